@@ -1,0 +1,91 @@
+"""RNNProp (Lv et al. 2017), the student of Optimizer Amalgamation, and its LR variants.
+
+Per coordinate: Adam-style moments with the time-independent correction, features
+``[m~, g~]`` (corrected moment and gradient divided by the RMS), a stack of LSTMs and a
+``tanh`` Dense(1) head scaled by ``alpha``, so ``|delta| <= alpha``. Every weight read goes
+through the perturbation hook when ``training`` (stability-aware amalgamation).
+"""
+
+import tensorflow as tf
+
+from l2o.policies.base import Policy, corrected, moments, register
+from l2o.policies.layers import Dense, lstm_stack, run_stack, stack_state
+
+
+class _RNNPropFamily(Policy):
+    """Shared network and state of RNNProp, AdamLR and RMSPropLR."""
+
+    perturbable = True
+
+    def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, alpha=0.1, epsilon=1e-10,
+                    warmup_lstm_update=True, input_noise=0.0, **cell_kwargs):
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.alpha = float(alpha)
+        self.epsilon = float(epsilon)
+        self.warmup_lstm_update = bool(warmup_lstm_update)
+        self.input_noise = float(input_noise)
+        self.recurrent = lstm_stack(2, list(layers), cell_kwargs)
+        self.delta = Dense(list(layers)[-1], 1, activation="tanh")
+
+    def init_state(self, param):
+        n = tf.size(param)
+        state = stack_state(self.recurrent, n)
+        state["m"] = tf.zeros_like(param)
+        state["v"] = tf.zeros_like(param)
+        return state
+
+    def warmup_mask(self, state, new_state):
+        if self.warmup_lstm_update:
+            return new_state
+        return {k: (state[k] if k.startswith("rnn_") else v) for k, v in new_state.items()}
+
+    def _features(self, grad, state, training):
+        """Noisy gradient, new moments, and the normalised features m~, g~."""
+        if training and self.input_noise > 0:
+            grad = grad + tf.random.normal(tf.shape(grad), stddev=self.input_noise)
+        m, v = moments(grad, state["m"], state["v"], self.beta_1, self.beta_2)
+        m_hat, v_hat = corrected(m, v, self.beta_1, self.beta_2)
+        rms = tf.sqrt(v_hat + self.epsilon)
+        return grad, m, v, m_hat / rms, grad / rms
+
+    def _network(self, m_tilde, g_tilde, state, training):
+        read = self.reader(training)
+        x = tf.stack([tf.reshape(m_tilde, [-1]), tf.reshape(g_tilde, [-1])], axis=1)
+        h, new_state = run_stack(self.recurrent, x, state, read)
+        return self.delta(h, read), new_state
+
+    def _direction(self, out, m_tilde, g_tilde):
+        raise NotImplementedError
+
+    def step(self, param, grad, state, training=False):
+        grad, m, v, m_tilde, g_tilde = self._features(grad, state, training)
+        out, new_state = self._network(m_tilde, g_tilde, state, training)
+        delta = self._direction(tf.reshape(out, tf.shape(param)), m_tilde, g_tilde)
+        new_state["m"] = m
+        new_state["v"] = v
+        return delta, new_state
+
+
+@register
+class RNNPropOptimizer(_RNNPropFamily):
+    """RNNProp: ``delta = alpha * tanh(Dense(LSTM([m~, g~])))``."""
+
+    def _direction(self, out, m_tilde, g_tilde):
+        return self.alpha * out
+
+
+@register
+class AdamLROptimizer(_RNNPropFamily):
+    """Adam direction with a learned per-coordinate step in [alpha/e, alpha*e]."""
+
+    def _direction(self, out, m_tilde, g_tilde):
+        return self.alpha * tf.exp(out) * m_tilde
+
+
+@register
+class RMSPropLROptimizer(_RNNPropFamily):
+    """RMSProp direction with a learned per-coordinate step in [alpha/e, alpha*e]."""
+
+    def _direction(self, out, m_tilde, g_tilde):
+        return self.alpha * tf.exp(out) * g_tilde

@@ -1,0 +1,151 @@
+"""The analytical rules and RNNProp against independent numpy implementations."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import l2o
+from l2o.policies import build_policy
+
+STEPS = 20
+
+
+def hp(policy, name):
+    """A hyperparameter exactly as the policy holds it (float32 when trainable)."""
+    return float(getattr(policy, name).numpy() if policy.trainable else getattr(policy, name))
+
+
+def _np_moments(g, s, p):
+    b1, b2 = hp(p, "beta_1"), hp(p, "beta_2")
+    return b1 * s.get("m", 0) + (1 - b1) * g, b2 * s.get("v", 0) + (1 - b2) * g * g
+
+
+def np_sgd(g, s, p):
+    return hp(p, "learning_rate") * g, s
+
+
+def np_momentum(g, s, p):
+    m = hp(p, "beta_1") * s.get("m", 0) + (1 - hp(p, "beta_1")) * g
+    return hp(p, "learning_rate") * m, {"m": m}
+
+
+def np_rmsprop(g, s, p):
+    v = hp(p, "rho") * s.get("v", 0) + (1 - hp(p, "rho")) * g * g
+    return hp(p, "learning_rate") * g / np.sqrt(v + p.epsilon), {"v": v}
+
+
+def np_adam(g, s, p):
+    m, v = _np_moments(g, s, p)
+    m_hat = m / (1 - hp(p, "beta_1"))
+    v_hat = v / (1 - hp(p, "beta_2"))
+    return hp(p, "learning_rate") * m_hat / np.sqrt(v_hat + p.epsilon), {"m": m, "v": v}
+
+
+def _np_sign(kind, adaptive):
+    def rule(g, s, p):
+        m, v = _np_moments(g, s, p)
+        d = np.sqrt(v + p.epsilon)
+        a = np.tanh(g / d) * np.tanh(m / d)
+        factor = np.exp(a) if kind == "power" else 1 + a
+        return hp(p, "learning_rate") * factor * (g / d if adaptive else g), {"m": m, "v": v}
+    return rule
+
+
+CASES = [
+    ("SGDOptimizer", {"learning_rate": 0.2}, np_sgd),
+    ("MomentumOptimizer", {"learning_rate": 0.5, "beta_1": 0.9}, np_momentum),
+    ("RMSPropOptimizer", {"learning_rate": 0.005, "rho": 0.9, "epsilon": 1e-10}, np_rmsprop),
+    ("AdamOptimizer", {"learning_rate": 0.005, "epsilon": 1e-10}, np_adam),
+    ("AdamOptimizer", {}, np_adam),
+    ("PowerSignOptimizer", {"learning_rate": 0.1, "epsilon": 1e-10}, _np_sign("power", False)),
+    ("AddSignOptimizer", {"learning_rate": 0.1, "epsilon": 1e-10}, _np_sign("add", False)),
+    ("AdaptivePowerSignOptimizer", {"learning_rate": 0.1}, _np_sign("power", True)),
+    ("AdaptiveAddSignOptimizer", {"learning_rate": 0.1}, _np_sign("add", True)),
+]
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+@pytest.mark.parametrize("name,config,rule", CASES, ids=[c[0] for c in CASES])
+def test_analytical_matches_numpy(name, config, rule, trainable):
+    rng = np.random.default_rng(0)
+    policy = build_policy(name, dict(config, trainable=trainable))
+    assert bool(policy.trainable_variables) == trainable
+    param = tf.constant(rng.normal(size=(3, 4)), tf.float32)
+    state = policy.init_state(param)
+    np_state = {}
+    for _ in range(STEPS):
+        g = rng.normal(size=(3, 4)).astype(np.float32)
+        delta, state = policy.step(param, tf.constant(g), state)
+        expected, np_state = rule(g.astype(np.float64), np_state, policy)
+        # relative error of the step as a whole (max-norm): single entries that cancel to
+        # ~1e-3 of the step carry float32 rounding of the terms that cancelled
+        error = np.max(np.abs(delta.numpy() - expected)) / np.max(np.abs(expected))
+        assert error < 1e-6, error
+
+
+def np_rnnprop(weights, grads, beta_1=0.9, beta_2=0.999, alpha=0.1, eps=1e-10):
+    """SPEC 4.3 written independently, in float64."""
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    n = grads[0].size
+    m = np.zeros(n)
+    v = np.zeros(n)
+    hs = [np.zeros((n, 20)), np.zeros((n, 20))]
+    cs = [np.zeros((n, 20)), np.zeros((n, 20))]
+    deltas = []
+    for g in grads:
+        g = g.reshape(-1).astype(np.float64)
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        d = np.sqrt(v / (1 - beta_2) + eps)
+        x = np.stack([m / (1 - beta_1) / d, g / d], 1)
+        for i in range(2):
+            k, r, b = (weights[f"recurrent/{i}/{w}"] for w in ("kernel", "recurrent_kernel", "bias"))
+            z = x @ k + hs[i] @ r + b
+            zi, zf, zc, zo = np.split(z, 4, axis=1)
+            cs[i] = sig(zf) * cs[i] + sig(zi) * np.tanh(zc)
+            hs[i] = sig(zo) * np.tanh(cs[i])
+            x = hs[i]
+        deltas.append(alpha * np.tanh(x @ weights["delta/kernel"] + weights["delta/bias"]))
+    return deltas
+
+
+def test_rnnprop_pretrained_matches_numpy(pretrained):
+    policy = l2o.load_policy(f"{pretrained}/choice-large/7")
+    weights = {k: v.astype(np.float64) for k, v in policy.get_weights().items()}
+    rng = np.random.default_rng(1)
+    grads = [rng.normal(scale=10.0 ** rng.uniform(-4, 0), size=(5, 7)).astype(np.float32)
+             for _ in range(5)]
+    param = tf.zeros((5, 7))
+    state = policy.init_state(param)
+    expected = np_rnnprop(weights, grads)
+    for g, e in zip(grads, expected):
+        delta, state = policy.step(param, tf.constant(g), state)
+        assert delta.shape == (5, 7)
+        np.testing.assert_allclose(delta.numpy().reshape(-1), e.reshape(-1), atol=1e-5, rtol=0)
+    assert np.abs(np.concatenate(expected)).max() > 1e-3  # the check is not vacuous
+
+
+def test_rnnprop_warmup_mask_and_noise():
+    policy = build_policy("RNNPropOptimizer", {"warmup_lstm_update": False, "input_noise": 0.1})
+    param = tf.zeros([4])
+    state = policy.init_state(param)
+    _, new = policy.step(param, tf.ones([4]), state)
+    masked = policy.warmup_mask(state, new)
+    assert np.all(masked["rnn_0"][0].numpy() == 0) and np.all(masked["m"].numpy() == new["m"].numpy())
+    # a second step, where the features depend on the gradient's size, not only its sign
+    d1, _ = policy.step(param, tf.fill([4], 0.3), new, training=False)
+    d2, _ = policy.step(param, tf.fill([4], 0.3), new, training=False)
+    np.testing.assert_array_equal(d1.numpy(), d2.numpy())  # no noise at evaluation
+    d3, _ = policy.step(param, tf.fill([4], 0.3), new, training=True)
+    assert not np.allclose(d1.numpy(), d3.numpy())  # noise when training
+
+
+def test_registry_errors():
+    with pytest.raises(l2o.L2OError, match="unknown policy 'Nope'.*RNNPropOptimizer"):
+        build_policy("Nope")
+    with pytest.raises(l2o.L2OError, match="bad arguments for policy AdamOptimizer"):
+        build_policy("AdamOptimizer", {"learnin_rate": 1.0})
+    with pytest.raises(l2o.L2OError, match="no perturbable weights"):
+        build_policy("AdamOptimizer", {"perturbation": {"class_name": "FGSMPerturbation",
+                                                        "config": {"step_size": 0.1}}})
+    assert {"RNNPropOptimizer", "AdamOptimizer", "AdaptiveAddSignOptimizer"} <= set(l2o.policy_names())
