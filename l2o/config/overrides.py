@@ -1,0 +1,216 @@
+"""Command-line parsing into script flags and ``--a/b/c=value`` config overrides.
+
+An override is a ``(path, value)`` pair. ``apply_overrides`` walks the path through the
+config: dicts by key, lists by integer index (at every level, the last one included).
+Special path elements:
+
+* ``*`` as the last element appends the value to a list (teachers, callbacks, stats);
+* a key ending in ``?`` is optional: if that key (or list index) does not exist, the
+  whole override is skipped instead of failing. Presets use this to set keys that only
+  some strategies have (see ``debug_tiny``).
+
+Typos fail: a key that does not exist is an error naming the valid keys, except for new
+keys inside dicts reached through a ``config`` or ``kwargs`` key, which are free-form
+constructor arguments checked later by the constructor itself.
+
+Values are read with ``ast.literal_eval`` (never ``eval``); text that is not a Python
+literal stays a string, and the JSON spellings ``true``/``false``/``null`` are accepted
+as ``True``/``False``/``None`` so a lower-case bool cannot silently become a string.
+"""
+
+import ast
+import copy
+
+from l2o.errors import L2OError
+
+_JSON_WORDS = {"true": True, "false": False, "null": None}
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_FREE_FORM = ("config", "kwargs")
+
+
+def parse_value(text):
+    """The Python value of a command-line value string; None for a bare flag."""
+    if text is None or not isinstance(text, str):
+        return text
+    stripped = text.strip()
+    if stripped in _JSON_WORDS:
+        return _JSON_WORDS[stripped]
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def _convert(name, kind, raw):
+    """Convert the raw text of a known flag to its declared type."""
+    if kind is bool:
+        if raw is None:
+            return True
+        word = raw.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise L2OError(f"--{name} expects true or false (or yes/no, 1/0), got '{raw}'")
+    if raw is None:
+        raise L2OError(f"--{name} needs a value: --{name}=...")
+    if kind is str or kind is None:
+        return raw
+    labels = {int: "an integer", float: "a number"}
+    try:
+        return kind(raw.strip())
+    except (TypeError, ValueError):
+        label = labels.get(kind, getattr(kind, "__name__", str(kind)))
+        raise L2OError(f"--{name} expects {label}, got '{raw}'") from None
+
+
+def split_path(path):
+    """A path given as ``"a/b/0"`` or a list/tuple, as a list of keys; L2OError if empty."""
+    if isinstance(path, str):
+        parts = path.split("/")
+    elif isinstance(path, (list, tuple)):
+        parts = list(path)
+    else:
+        raise L2OError(f"an override path must be 'a/b/c' or a list of keys, got {path!r}")
+    if not parts or any(p == "" or p is None for p in parts):
+        shown = "/".join("" if p is None else str(p) for p in parts)
+        raise L2OError(f"override path '{shown}' has an empty element")
+    return parts
+
+
+def parse_flags(argv, known):
+    """Split argv into known flags and config overrides.
+
+    ``known`` maps a flag name (without ``--``) to ``(type, default)``. Every token must be
+    ``--key=value`` or a bare ``--key``; the value is everything after the first ``=``.
+    Returns ``(flags, overrides)``: flags holds every known name (default when absent);
+    overrides is a list of ``(path_list, value)`` in argv order.
+    """
+    known = {name.lstrip("-"): spec for name, spec in known.items()}
+    flags = {name: default for name, (_, default) in known.items()}
+    overrides = []
+    for token in argv:
+        if not token.startswith("--"):
+            raise L2OError(
+                f"unexpected argument '{token}': arguments are written --key=value or --key")
+        key, sep, raw = token[2:].partition("=")
+        if not sep:
+            raw = None
+        if not key:
+            raise L2OError(f"argument '{token}' has no name: write --key=value")
+        if key in known:
+            flags[key] = _convert(key, known[key][0], raw)
+        else:
+            overrides.append((split_path(key), parse_value(raw)))
+    return flags, overrides
+
+
+def _describe(node):
+    if node is None:
+        return "None"
+    text = repr(node)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"a {type(node).__name__} ({text})"
+
+
+def _hint_missing(path):
+    """Where a missing strategy/policy key does exist, e.g. 'it exists with --strategy=x'."""
+    from l2o.config.defaults import POLICIES, STRATEGIES
+
+    if len(path) != 2 or path[0] not in ("strategy", "policy"):
+        return ""
+    table = STRATEGIES if path[0] == "strategy" else POLICIES
+    owners = [name for name, part in table.items() if path[1] in part[path[0]]]
+    if not owners:
+        return ""
+    return f" ('{path[1]}' exists with --{path[0]}={' or '.join(owners)})"
+
+
+def _hint_setter(path):
+    """Name the presets that put a value at ``path``, if any."""
+    try:
+        from l2o.config.presets import presets_setting
+
+        names = presets_setting(path)
+    except L2OError:
+        return ""
+    if not names:
+        return ""
+    return f"; it is set by the preset {' / '.join(names)}"
+
+
+def _apply_one(config, path, value):
+    full = "/".join(str(p) for p in path)
+    node = config
+    free_form = False
+    for depth, element in enumerate(path):
+        last = depth == len(path) - 1
+        here = [str(p) for p in path[:depth]]
+        where = "/".join(here) or "the top level"
+        optional = isinstance(element, str) and element.endswith("?") and element != "?"
+        key = element[:-1] if optional else element
+        if key == "*":
+            if not last:
+                raise L2OError(f"override {full}: '*' (append) may only be the last element")
+            if not isinstance(node, list):
+                raise L2OError(
+                    f"override {full}: '*' appends to a list, but {where} is {_describe(node)}")
+            node.append(copy.deepcopy(value))
+            return
+        if isinstance(node, dict):
+            key = str(key)
+            if key not in node:
+                if optional:
+                    return
+                if last and free_form:
+                    node[key] = copy.deepcopy(value)
+                    return
+                valid = ", ".join(sorted(str(k) for k in node)) or "(none: the dict is empty)"
+                raise L2OError(
+                    f"override {full}: no key '{key}' in {where}; valid: {valid}"
+                    + _hint_missing(here + [key]))
+            if last:
+                node[key] = copy.deepcopy(value)
+                return
+            free_form = free_form or key in _FREE_FORM
+            node = node[key]
+        elif isinstance(node, list):
+            try:
+                index = int(key)
+            except (TypeError, ValueError):
+                index = None
+            if index is None or isinstance(key, bool) or (isinstance(key, float)):
+                raise L2OError(
+                    f"override {full}: {where} is a list, so '{key}' must be an index "
+                    f"0..{len(node) - 1} or '*' to append")
+            if not 0 <= index < len(node):
+                if optional:
+                    return
+                valid = f"0..{len(node) - 1}" if node else "none, the list is empty"
+                raise L2OError(
+                    f"override {full}: index {index} is out of range for {where} "
+                    f"(valid: {valid}; use '*' to append)")
+            if last:
+                node[index] = copy.deepcopy(value)
+                return
+            node = node[index]
+        else:
+            if optional:
+                return
+            raise L2OError(
+                f"override {full}: {where} is {_describe(node)}, not a dict or list, so it "
+                f"has no '{key}'" + _hint_setter(here))
+
+
+def apply_overrides(config, overrides):
+    """A new config with the ``(path, value)`` overrides applied in order (input untouched)."""
+    config = copy.deepcopy(config)
+    for entry in overrides:
+        try:
+            path, value = entry
+        except (TypeError, ValueError):
+            raise L2OError(f"an override must be a (path, value) pair, got {entry!r}") from None
+        _apply_one(config, split_path(path), value)
+    return config

@@ -1,0 +1,290 @@
+"""The experiment folder: its paths, atomic file writes, config.json, summary.csv and logs.
+
+Layout of ``<directory>``::
+
+    config.json                       resolved config, written once
+    summary.csv                       one row per finished period (repeats included)
+    checkpoint/<base>.index|.data-*   tf.train.Checkpoint files
+    log/<base>.npz                    per-period stacked training statistics
+    eval/<problem>[_suffix][_dbg]/<base>.npz
+
+Every file is written to a temporary file in the same folder, flushed to disk and then
+renamed over the target, so a crash leaves either the old file or the new one, never half
+of one.
+"""
+
+import io
+import json
+import numbers
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from l2o.config.check import diff_configs
+from l2o.errors import L2OError
+
+# -- atomic writes -----------------------------------------------------------------------
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path, write):
+    """Call ``write(binary_file)`` on a temp file next to ``path``, then rename it over path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_bytes(path, data):
+    """Write bytes to ``path`` atomically."""
+    return _atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path, text, encoding="utf-8"):
+    """Write text to ``path`` atomically."""
+    return _atomic_write(path, lambda f: f.write(text.encode(encoding)))
+
+
+def atomic_write_json(path, obj, indent=4):
+    """Write ``obj`` as JSON to ``path`` atomically (serialised before the file is opened)."""
+    text = json.dumps(obj, indent=indent) + "\n"
+    return atomic_write_text(path, text)
+
+
+def atomic_savez(path, **arrays):
+    """``np.savez`` to ``path`` atomically; the name is used as given (no ``.npz`` added)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+# -- names -------------------------------------------------------------------------------
+
+def _general(value):
+    """A number in general format: 3.0 -> '3', 0.5 -> '0.5'."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise L2OError(f"checkpoint metadata values must be numbers, got {value!r}")
+    if float(value).is_integer():
+        return str(int(value))
+    return format(value, "g")
+
+
+def base_name(metadata):
+    """The file base name of a checkpoint: period_<p>, period_<p>.<r> or stage_<s>.<p>.<r>."""
+    keys = set(metadata)
+    values = {k: _general(v) for k, v in metadata.items()}
+    if keys == {"period"}:
+        return "period_{period}".format(**values)
+    if keys == {"period", "repeat"}:
+        return "period_{period}.{repeat}".format(**values)
+    if keys == {"stage", "period", "repeat"}:
+        return "stage_{stage}.{period}.{repeat}".format(**values)
+    raise L2OError(
+        f"checkpoint metadata {dict(metadata)!r} is incomplete; valid key sets: "
+        "{period}, {period, repeat}, {stage, period, repeat}")
+
+
+# -- summary.csv -------------------------------------------------------------------------
+
+LEADING_COLUMNS = {"validation": "float64", "time": "float64", "duration": "float64"}
+HYPER_COLUMNS = {
+    "warmup": "int64",
+    "warmup_rate": "float64",
+    "p_teacher": "float64",
+    "depth": "int64",
+    "unroll_len": "int64",
+    "epochs": "int64",
+}
+
+
+def summary_dtypes(metadata_columns=(), stat_columns=()):
+    """Column name -> dtype for summary.csv, in file order."""
+    dtypes = dict(LEADING_COLUMNS)
+    dtypes.update({c: "int64" for c in metadata_columns})
+    dtypes.update(HYPER_COLUMNS)
+    dtypes.update({c: "float64" for c in stat_columns})
+    return dtypes
+
+
+def _typed(frame, dtypes):
+    for column, dtype in dtypes.items():
+        if column in frame.columns:
+            try:
+                frame[column] = frame[column].astype(dtype)
+            except (TypeError, ValueError):
+                frame[column] = frame[column].astype("float64")
+    ordered = [c for c in dtypes if c in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in dtypes]]
+
+
+# -- the folder --------------------------------------------------------------------------
+
+
+class Experiment:
+    """Paths and file I/O of one experiment folder.
+
+    ``metadata_columns`` (e.g. ``["stage", "period", "repeat"]``) and ``stat_columns`` (the
+    ``mean_stats`` names) fix the summary.csv columns; the strategy passes them in.
+    """
+
+    def __init__(self, directory, metadata_columns=(), stat_columns=()):
+        self.directory = Path(directory)
+        self.metadata_columns = list(metadata_columns)
+        self.stat_columns = list(stat_columns)
+
+    def __repr__(self):
+        return f"Experiment({str(self.directory)!r})"
+
+    @property
+    def config_path(self):
+        return self.directory / "config.json"
+
+    @property
+    def summary_path(self):
+        return self.directory / "summary.csv"
+
+    @property
+    def checkpoint_dir(self):
+        return self.directory / "checkpoint"
+
+    @property
+    def log_dir(self):
+        return self.directory / "log"
+
+    @property
+    def eval_dir(self):
+        return self.directory / "eval"
+
+    def checkpoint_prefix(self, metadata):
+        """The prefix given to ``tf.train.Checkpoint.write`` / ``read`` (a string)."""
+        return str(self.checkpoint_dir / base_name(metadata))
+
+    def has_checkpoint(self, metadata):
+        """Whether a complete checkpoint (its ``.index`` file) exists for ``metadata``."""
+        return Path(self.checkpoint_prefix(metadata) + ".index").exists()
+
+    def log_path(self, metadata):
+        return self.log_dir / (base_name(metadata) + ".npz")
+
+    def eval_path(self, problem, metadata, suffix="", debug=False):
+        """``eval/<problem>[_suffix][_dbg]/<base>.npz``."""
+        folder = str(problem)
+        if suffix:
+            folder += "_" + str(suffix).lstrip("_")
+        if debug:
+            folder += "_dbg"
+        return self.eval_dir / folder / (base_name(metadata) + ".npz")
+
+    # config.json
+
+    def read_config(self):
+        """The saved config, or None if there is none; L2OError if it is unreadable."""
+        if not self.config_path.exists():
+            return None
+        try:
+            return json.loads(self.config_path.read_text())
+        except (OSError, ValueError) as err:
+            raise L2OError(f"{self.config_path} cannot be read as JSON: {err}") from None
+
+    def write_or_check_config(self, config, strict=True):
+        """Save config.json on the first run; on later runs compare with the saved one.
+
+        Returns the list of differences (empty when they match or the file is new). With
+        ``strict``, any difference raises one L2OError and the folder is left untouched.
+        """
+        try:
+            text = json.dumps(config, indent=4) + "\n"
+        except (TypeError, ValueError) as err:
+            raise L2OError(f"the config cannot be saved as JSON: {err}") from None
+        saved = self.read_config()
+        if saved is None:
+            atomic_write_text(self.config_path, text)
+            return []
+        diffs = diff_configs(saved, json.loads(text))
+        if diffs and strict:
+            shown = [d.replace(": saved ", " (saved ", 1) + ")" for d in diffs[:8]]
+            more = f", and {len(diffs) - 8} more" if len(diffs) > 8 else ""
+            raise L2OError(
+                f"{self.directory} holds a different config.json: {'; '.join(shown)}{more}; "
+                "use another --directory (or the same settings to resume)")
+        return diffs
+
+    # summary.csv
+
+    def _columns(self, metadata_columns, stat_columns):
+        return summary_dtypes(
+            self.metadata_columns if metadata_columns is None else metadata_columns,
+            self.stat_columns if stat_columns is None else stat_columns)
+
+    def read_summary(self, metadata_columns=None, stat_columns=None):
+        """summary.csv as a typed DataFrame; an empty typed frame when there is no file."""
+        dtypes = self._columns(metadata_columns, stat_columns)
+        if not self.summary_path.exists():
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+        try:
+            frame = pd.read_csv(self.summary_path)
+        except (OSError, ValueError) as err:
+            raise L2OError(f"{self.summary_path} cannot be read: {err}") from None
+        return _typed(frame, dtypes)
+
+    def append_summary(self, row, metadata_columns=None, stat_columns=None):
+        """Add one period's row and rewrite summary.csv atomically; returns the new frame."""
+        dtypes = self._columns(metadata_columns, stat_columns)
+        missing = [c for c in dtypes if c not in row]
+        if missing:
+            raise L2OError(f"summary row lacks the columns {', '.join(missing)}")
+        frame = self.read_summary(metadata_columns, stat_columns)
+        new = pd.DataFrame([{k: _plain(v) for k, v in row.items()}])
+        frame = new if frame.empty else pd.concat([frame, new], ignore_index=True)
+        frame = _typed(frame, dtypes)
+        atomic_write_text(self.summary_path, frame.to_csv(index=False))
+        return frame
+
+    # log/<base>.npz
+
+    def write_log(self, metadata, stats):
+        """Save the stacked training statistics of a period; nothing when ``stats`` is empty."""
+        if not stats:
+            return None
+        return atomic_savez(
+            self.log_path(metadata), **{k: np.asarray(v) for k, v in stats.items()})
+
+
+def _plain(value):
+    """A numpy / tensor scalar as a plain Python number, for pandas."""
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
