@@ -1,0 +1,42 @@
+"""Teachers: the fixed policies a learner imitates.
+
+An analytical teacher is ``{"class_name": "Adam", "config": {...}}`` (the l2o rule
+``AdamOptimizer``, not Keras's). ``{"class_name": "__load__", "directory": D,
+"checkpoint": C}`` is a policy trained by another experiment: its config.json names the
+policy and ``D/checkpoint/C`` holds the weights. This is how choice amalgamation distils a
+trained choice policy into RNNProp.
+"""
+
+import json
+import os
+
+from l2o.errors import L2OError
+from l2o.policies.base import build_policy, get_policy_class
+from l2o.saving import restore_policy
+
+
+def build_teacher(spec):
+    """A teacher policy from its config entry."""
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise L2OError(f"a teacher is {{'class_name': ..., 'config': {{...}}}}, got {spec!r}")
+    name = spec["class_name"]
+    if name == "__load__":
+        return _load_teacher(spec)
+    cls = name if name.endswith("Optimizer") else name + "Optimizer"
+    get_policy_class(cls)  # a clear error naming the valid classes
+    return build_policy(cls, spec.get("config", {}))
+
+
+def _load_teacher(spec):
+    directory = spec.get("directory")
+    checkpoint = spec.get("checkpoint")
+    if not directory or not checkpoint:
+        raise L2OError("a __load__ teacher needs 'directory' and 'checkpoint'")
+    config_path = os.path.join(directory, "config.json")
+    if not os.path.exists(config_path):
+        raise L2OError(f"__load__ teacher: {config_path} does not exist (train that experiment "
+                       "first, or fix the teacher's directory)")
+    with open(config_path) as f:
+        config = json.load(f)
+    policy = build_policy(config["policy_constructor"], config["policy"])
+    return restore_policy(policy, os.path.join(directory, "checkpoint", checkpoint))

@@ -1,0 +1,400 @@
+"""Meta-training by truncated backpropagation: one unroll, the meta step, warmup, lifetimes.
+
+The learner and every teacher follow their own trajectory from the same initial
+parameters on the same minibatches. One *unroll* runs ``unroll_len`` inner steps inside a
+``tf.while_loop`` (traced once per problem, unroll length and mode); the learner's inner
+gradients are not stopped, so the meta-gradient keeps the second-order terms. The loss of
+an unroll is ``w_meta * meta + w_imitation * imitation``:
+
+- meta: mean over steps of ``log f_i - log f0_i`` where ``f0_i`` is the loss of the
+  truncation-start parameters on the same minibatch;
+- imitation: per step, ``reduce`` over teachers (max: min-max, mean: mean amalgamation)
+  of the log mean squared distance between learner and teacher parameters.
+
+Parameters are stored scaled, ``theta = x / s`` with ``s = exp(U(-spread, spread))`` per
+scalar: the learner sees gradients w.r.t. ``theta``; teachers see the true coordinates
+("oracle scaling") unless ``do_teacher_parameter_scale``.
+"""
+
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from l2o.config.schedules import unroll_weights
+from l2o.errors import L2OError
+from l2o.train.callbacks import get_callback
+from l2o.train.losses import (get_clipper, get_reduction, loss_weights, meta_term,
+                              teacher_distance, IL_MODES)
+from l2o.train.teachers import build_teacher
+
+#: Keras optimizer class names as the reference configs spell them.
+_OPTIMIZER_NAMES = {"RMSProp": "RMSprop", "Adam": "Adam", "SGD": "SGD", "Adagrad": "Adagrad",
+                    "Adadelta": "Adadelta", "Adamax": "Adamax", "Nadam": "Nadam",
+                    "AdamW": "AdamW", "RMSprop": "RMSprop"}
+
+
+def build_meta_optimizer(spec):
+    """A Keras optimizer from ``{"class_name": "Adam", "config": {...}}``."""
+    spec = spec or {"class_name": "Adam", "config": {"learning_rate": 0.001}}
+    name = spec.get("class_name")
+    if name not in _OPTIMIZER_NAMES:
+        raise L2OError(f"unknown meta-optimizer '{name}'; valid: {', '.join(sorted(_OPTIMIZER_NAMES))}")
+    cls = getattr(keras.optimizers, _OPTIMIZER_NAMES[name])
+    try:
+        return cls(**spec.get("config", {}))
+    except (TypeError, ValueError) as e:
+        raise L2OError(f"bad meta-optimizer config for {name}: {e}") from None
+
+
+class _OptimizerState(tf.Module):
+    """The meta-optimizer's own variables (step, learning rate, moments) for checkpoints.
+
+    Checkpointing the Keras optimizer object itself would also track the policy weights it
+    was built on, under a shorter object path than ``network/...``; TensorFlow saves each
+    variable once, under its shortest path, so the policy's weights would leave the
+    ``network`` tree that :func:`l2o.saving.read_network_weights` (and the reference) read.
+    """
+
+    def __init__(self, optimizer):
+        super().__init__(name="meta_optimizer")
+        self.slots = list(optimizer.variables)
+
+
+def _bind(fn, problem):
+    def bound(*args):
+        return fn(problem, *args)
+    return bound
+
+
+def _finite(x):
+    return tf.reduce_all(tf.math.is_finite(x))
+
+
+class MetaTrainer:
+    """Trains ``policy`` on optimizee problems; the arguments are the config's ``training`` keys.
+
+    The non-finite guard: a non-finite inner delta leaves that parameter and its policy
+    state unchanged; a non-finite unroll loss or meta-gradient skips the meta-update (counted
+    as ``skipped``); non-finite weights are never checkpointed.
+    """
+
+    def __init__(self, policy, optimizer=None, teachers=(), use_log_objective=True,
+                 scale_objective=True, parameter_scale_spread=3.0,
+                 do_teacher_parameter_scale=False, loss_reduce="reduce_max", il_mode="sum",
+                 unroll_weight="mean", obj_train_max_multiplier=-1, huber_delta=-1,
+                 gradient_clipping=None, epsilon=1e-10, step_callbacks=(),
+                 pbar_values=("meta_loss", "imitation_loss"),
+                 mean_stats=("meta_loss", "imitation_loss"),
+                 stack_stats=("meta_loss", "imitation_loss"), validation_noise=True):
+        self.policy = policy
+        self.teachers = [t if not isinstance(t, dict) else build_teacher(t) for t in teachers]
+        self.use_log_objective = bool(use_log_objective)
+        self.scale_objective = bool(scale_objective)
+        self.parameter_scale_spread = float(parameter_scale_spread)
+        self.do_teacher_parameter_scale = bool(do_teacher_parameter_scale)
+        self.reduce = get_reduction(loss_reduce)
+        if il_mode not in IL_MODES:
+            raise L2OError(f"unknown il_mode '{il_mode}'; valid: {', '.join(IL_MODES)}")
+        self.il_mode = il_mode
+        self.unroll_weight = unroll_weights(unroll_weight)
+        self.obj_train_max_multiplier = float(obj_train_max_multiplier)
+        self.huber_delta = float(huber_delta)
+        self.clip = get_clipper(gradient_clipping)
+        self.epsilon = float(epsilon)
+        self.callbacks = [get_callback(c) for c in step_callbacks]
+        self.pbar_values = list(pbar_values)
+        self.mean_stats = list(mean_stats)
+        self.stack_stats = list(stack_stats)
+        self.validation_noise = bool(validation_noise)
+        known = {"meta_loss", "imitation_loss", "meta_loss_weight", "imitation_loss_weight",
+                 "skipped"} | {c.key for c in self.callbacks}
+        for name in set(self.mean_stats) | set(self.stack_stats) | set(self.pbar_values):
+            if name not in known:
+                raise L2OError(f"unknown statistic '{name}'; valid: {', '.join(sorted(known))} "
+                               "(teacher_counts / teacher_loss need the log_teachers / log_losses presets)")
+
+        self.weights = [v for v in policy.named_weights().values() if v.trainable]
+        if not self.weights:
+            raise L2OError(f"policy {type(policy).__name__} has no trainable weights to meta-train "
+                           "(analytical policies need trainable=True)")
+        self.optimizer = build_meta_optimizer(optimizer)
+        self.optimizer.build(self.weights)
+        self.checkpoint = tf.train.Checkpoint(network=policy,
+                                              optimizer=_OptimizerState(self.optimizer))
+        self._rng = np.random.default_rng()
+        self._compiled = {}
+
+    # ------------------------------------------------------------------ one inner step
+
+    def _advance(self, policy, params, grads, states, training, scale, oracle):
+        """One policy step on every tensor, with the non-finite guard."""
+        new_params, new_states = [], []
+        for p, g, s, sc in zip(params, grads, states, scale):
+            if oracle:
+                delta, s2 = policy.step(p * sc, g / sc, s, training=training)
+                delta = delta / sc
+            else:
+                delta, s2 = policy.step(p, g, s, training=training)
+            ok = _finite(delta)
+            delta = tf.where(ok, delta, tf.zeros_like(delta))
+            s2 = tf.nest.map_structure(lambda new, old: tf.where(ok, new, old), s2, s)
+            new_params.append(p - delta)
+            new_states.append(s2)
+        return new_params, new_states
+
+    def _loss_and_grads(self, problem, params, scale, x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            f = problem.loss([p * s for p, s in zip(params, scale)], x, y)
+        return f, tape.gradient(f, params)
+
+    # ------------------------------------------------------------------ one unroll
+
+    def _unroll(self, problem, x, y, scale, learner, teachers, training):
+        """Run one truncation; returns (meta, imitation, learner, teachers, callbacks, steps)."""
+        n = tf.shape(x)[0]
+        start = [tf.stop_gradient(p) for p in learner[0]]
+        num_teachers = len(self.teachers)
+        oracle = not self.do_teacher_parameter_scale
+        cb_states = tuple(c.initial(num_teachers, n) for c in self.callbacks)
+
+        def cond(i, meta, imit, learner, teachers, cb_states, done):
+            return tf.logical_and(i < n, tf.logical_not(done))
+
+        def body(i, meta, imit, learner, teachers, cb_states, done):
+            xi, yi = x[i], y[i]
+            f, grads = self._loss_and_grads(problem, learner[0], scale, xi, yi)
+            learner = self._advance(self.policy, learner[0], grads, learner[1], training,
+                                    scale, oracle=False)
+            new_teachers = []
+            for teacher, (tp, ts) in zip(self.teachers, teachers):
+                _, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
+                tp, ts = self._advance(teacher, tp, tg, ts, False, scale, oracle=oracle)
+                new_teachers.append(([tf.stop_gradient(p) for p in tp],
+                                     tf.nest.map_structure(tf.stop_gradient, ts)))
+            if self.scale_objective:
+                f0 = problem.loss([p * s for p, s in zip(start, scale)], xi, yi)
+            else:
+                f0 = tf.constant(1.0)
+            stop = tf.logical_not(tf.math.is_finite(f))
+            if self.obj_train_max_multiplier > 0:
+                limit = (self.obj_train_max_multiplier - 1) * tf.abs(f0) + f0
+                stop = tf.logical_or(stop, f > limit)
+            w = tf.cast(self.unroll_weight(i, n), tf.float32)
+            # a stopped step contributes nothing: select a harmless value before the log
+            safe_f = tf.where(stop, f0, f)
+            meta_step = w * meta_term(safe_f, f0, self.use_log_objective, self.epsilon)
+            if num_teachers:
+                distances = tf.stack([
+                    teacher_distance(learner[0], tp, problem.num_params, self.huber_delta,
+                                     self.epsilon) for tp, _ in new_teachers])
+                reduced = self.reduce(distances)
+                imit_step = w * (reduced if self.use_log_objective else tf.exp(reduced))
+            else:
+                distances = tf.zeros([0])
+                imit_step = tf.constant(0.0)
+            keep = tf.logical_not(stop)
+            meta = meta + tf.where(keep, meta_step, 0.0)
+            imit = imit + tf.where(keep, imit_step, 0.0)
+            cb_states = tuple(
+                tf.nest.map_structure(lambda new, old: tf.where(keep, new, old),
+                                      c.update(s, i, f, distances), s)
+                for c, s in zip(self.callbacks, cb_states))
+            return i + 1, meta, imit, learner, tuple(new_teachers), cb_states, stop
+
+        teachers = tuple(teachers)
+        i, meta, imit, learner, teachers, cb_states, _ = tf.while_loop(
+            cond, body,
+            (tf.constant(0), tf.constant(0.0), tf.constant(0.0), learner, teachers, cb_states,
+             tf.constant(False)))
+        return meta, imit, learner, teachers, cb_states, i
+
+    # ------------------------------------------------------------------ compiled steps
+
+    def _train_step(self, problem, x, y, scale, learner, teachers, w_meta, w_imit):
+        perturbation = self.policy.perturbation
+        perturbation.reset(True)
+        for _ in range(perturbation.adversarial_attack_steps):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(perturbation.attack_variables)
+                meta, imit = self._unroll(problem, x, y, scale, learner, teachers, True)[:2]
+                loss = w_meta * meta + w_imit * imit
+            perturbation.apply_gradients(tape.gradient(loss, perturbation.attack_variables))
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.weights)
+            meta, imit, learner, teachers, cb_states, steps = self._unroll(
+                problem, x, y, scale, learner, teachers, True)
+            loss = w_meta * meta + w_imit * imit
+        grads = tape.gradient(loss, self.weights)
+        grads = [tf.zeros_like(w) if g is None else tf.convert_to_tensor(g)
+                 for g, w in zip(grads, self.weights)]
+        perturbation.reset(False)
+        ok = tf.reduce_all([_finite(loss)] + [_finite(g) for g in grads])
+        return {"meta_loss": meta, "imitation_loss": imit, "ok": ok, "grads": grads,
+                "learner": learner, "teachers": teachers, "callbacks": cb_states,
+                "steps": steps}
+
+    def _validation_step(self, problem, x, y, scale, learner, teachers):
+        meta, imit, learner, teachers, cb_states, steps = self._unroll(
+            problem, x, y, scale, learner, teachers, self.validation_noise)
+        return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
+                "teachers": teachers, "callbacks": cb_states, "steps": steps}
+
+    def _warmup_step(self, problem, x, y, scale, theta, learner_states, teacher_states, rate):
+        """SGD on the shared parameters; every policy only advances its (masked) state."""
+        oracle = not self.do_teacher_parameter_scale
+        policies = [self.policy] + self.teachers
+        training = [True] + [False] * len(self.teachers)
+        states = (learner_states,) + tuple(teacher_states)
+
+        def body(i, theta, states):
+            _, grads = self._loss_and_grads(problem, theta, scale, x[i], y[i])
+            new_states = []
+            for policy, train, per_tensor in zip(policies, training, states):
+                advanced = []
+                for p, g, s, sc in zip(theta, grads, per_tensor, scale):
+                    use_oracle = oracle and policy is not self.policy
+                    pp, gg = (p * sc, g / sc) if use_oracle else (p, g)
+                    _, s2 = policy.step(pp, gg, s, training=train)
+                    ok = tf.reduce_all([_finite(leaf) for leaf in tf.nest.flatten(s2)
+                                        if leaf.dtype.is_floating] or [tf.constant(True)])
+                    s2 = policy.warmup_mask(s, s2)
+                    advanced.append(tf.nest.map_structure(
+                        lambda new, old: tf.where(ok, new, old), s2, s))
+                new_states.append(advanced)
+            theta = [p - rate * g for p, g in zip(theta, grads)]
+            return i + 1, theta, tuple(new_states)
+
+        _, theta, states = tf.while_loop(
+            lambda i, *_: i < tf.shape(x)[0], body, (tf.constant(0), theta, states))
+        return theta, states[0], states[1:]
+
+    def _apply_meta_gradients(self, grads):
+        grads = self.clip(grads, self.weights)
+        self.optimizer.apply_gradients(zip(grads, self.weights))
+
+    def _compiled_fn(self, kind, problem):
+        key = (kind, id(problem))
+        if key not in self._compiled:
+            fn = {"train": self._train_step, "validation": self._validation_step,
+                  "warmup": self._warmup_step}[kind]
+            self._compiled[key] = tf.function(_bind(fn, problem))
+        return self._compiled[key]
+
+    @property
+    def _apply_fn(self):
+        if "apply" not in self._compiled:
+            self._compiled["apply"] = tf.function(self._apply_meta_gradients)
+        return self._compiled["apply"]
+
+    # ------------------------------------------------------------------ lifetimes
+
+    def _new_lifetime(self, problem, rng):
+        """Fresh optimizee parameters, random scale, and fresh trajectories for everyone."""
+        params = problem.init_params(seed=int(rng.integers(2 ** 31 - 1)))
+        spread = self.parameter_scale_spread
+        if spread > 0:
+            scale = [tf.constant(np.exp(rng.uniform(-spread, spread, p.shape)), tf.float32)
+                     for p in params]
+        else:
+            scale = [tf.ones_like(p) for p in params]
+        theta = [p / s for p, s in zip(params, scale)]
+        learner = (theta, [self.policy.init_state(p) for p in theta])
+        teachers = tuple((theta, [t.init_state(p) for p in theta]) for t in self.teachers)
+        return scale, learner, teachers
+
+    def train(self, problems, unroll_len, p_teacher, epochs, depth, validation=False, seed=None,
+              warmup=0, warmup_rate=0.01, progress=True):
+        """Run ``epochs`` optimizee lifetimes of ``warmup + depth`` unrolls on every problem.
+
+        Returns ``{"mean": {stat: float}, "stack": {stat: array [n_problems, epochs*depth, ...]}}``
+        for the configured ``mean_stats`` / ``stack_stats``; ``mean["skipped"]`` counts the
+        meta-steps skipped by the non-finite guard.
+        """
+        unroll_len, epochs, depth, warmup = int(unroll_len), int(epochs), int(depth), int(warmup)
+        if min(unroll_len, epochs, depth) < 1 or warmup < 0:
+            raise L2OError("unroll_len, epochs and depth must be >= 1 and warmup >= 0")
+        per_problem = []
+        for index, problem in enumerate(problems):
+            if progress:
+                print(f"[#{index}] {problem.spec}", flush=True)
+            per_problem.append(self._train_problem(
+                problem, unroll_len, p_teacher, epochs, depth, validation, seed, warmup,
+                warmup_rate, progress))
+        mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in self.mean_stats}
+        mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
+        stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in self.stack_stats}
+        return {"mean": mean, "stack": stack}
+
+    def _train_problem(self, problem, unroll_len, p_teacher, epochs, depth, validation, seed,
+                       warmup, warmup_rate, progress):
+        rng = np.random.default_rng(seed)
+        if seed is not None:
+            tf.random.set_seed(seed)
+        stats = {k: [] for k in ("meta_loss", "imitation_loss", "meta_loss_weight",
+                                 "imitation_loss_weight", "skipped")}
+        for c in self.callbacks:
+            stats[c.key] = []
+        bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
+        cycle = depth + warmup
+        for i in range(epochs * cycle):
+            if i % cycle == 0:
+                scale, learner, teachers = self._new_lifetime(problem, rng)
+            x, y = problem.sample(unroll_len, rng)
+            x, y = tf.constant(x), tf.constant(y)
+            if i % cycle < warmup:
+                theta, ls, ts = self._compiled_fn("warmup", problem)(
+                    x, y, scale, learner[0], learner[1], tuple(t[1] for t in teachers),
+                    tf.constant(float(warmup_rate)))
+                learner = (theta, ls)
+                teachers = tuple((theta, s) for s in ts)
+                continue
+            if validation:
+                w_meta, w_imit = 1.0, 0.0
+                out = self._compiled_fn("validation", problem)(x, y, scale, learner, teachers)
+                skipped = 0
+            else:
+                w_meta, w_imit = loss_weights(self.il_mode, p_teacher, self._rng)
+                out = self._compiled_fn("train", problem)(
+                    x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit))
+                skipped = 0 if bool(out["ok"]) else 1
+                if not skipped:
+                    self._apply_fn(out["grads"])
+            learner, teachers = out["learner"], out["teachers"]
+            step = {"meta_loss": float(out["meta_loss"]),
+                    "imitation_loss": float(out["imitation_loss"]),
+                    "meta_loss_weight": w_meta, "imitation_loss_weight": w_imit,
+                    "skipped": skipped}
+            for c, s in zip(self.callbacks, out["callbacks"]):
+                step[c.key] = c.summary(s).numpy()
+            for k, v in step.items():
+                stats[k].append(v)
+            if bar is not None:
+                bar.add(1, values=[(k, step[k]) for k in self.pbar_values
+                                   if np.ndim(step[k]) == 0])
+        return stats
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self, prefix):
+        """Write the policy and meta-optimizer atomically; refuse non-finite weights."""
+        for name, value in self.policy.get_weights().items():
+            if not np.all(np.isfinite(value)):
+                raise L2OError(f"refusing to checkpoint non-finite policy weights ({name})")
+        folder = os.path.dirname(os.path.abspath(prefix))
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".tmp-{os.path.basename(prefix)}-{os.getpid()}")
+        self.checkpoint.write(tmp)
+        os.replace(tmp + ".data-00000-of-00001", prefix + ".data-00000-of-00001")
+        os.replace(tmp + ".index", prefix + ".index")
+        return prefix
+
+    def restore(self, prefix):
+        """Restore the policy weights and the meta-optimizer state from a checkpoint."""
+        if not os.path.exists(prefix + ".index"):
+            raise L2OError(f"no checkpoint at {prefix}")
+        self.checkpoint.read(prefix).expect_partial()
+        return prefix

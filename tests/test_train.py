@@ -1,0 +1,271 @@
+"""Meta-training: loss terms by hand, oracle scaling, the meta-gradient, the non-finite guard."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import l2o
+from l2o.policies import build_policy
+from l2o.train import MetaTrainer
+from l2o.train.losses import (AdaptiveGC, SimpleGC, get_reduction, huber, loss_weights,
+                              meta_term, teacher_distance)
+
+TARGET = np.array([0.3, -0.2], np.float32)
+CURVE = np.array([1.0, 4.0], np.float32)
+
+
+class TinyProblem:
+    """Two parameters, loss 0.5 * sum(c (p - t)^2) * (1 + 0.1 mean(x)); a poisonable gradient."""
+
+    num_params = 2
+    batch_size = 1
+    size = 100
+    spec = {"target": "tiny"}
+
+    def __init__(self):
+        self.poison = tf.Variable(False)
+
+    def init_params(self, seed=None):
+        return [tf.constant([1.0, -0.5])]
+
+    def loss(self, params, x, y):
+        poison = tf.convert_to_tensor(self.poison)
+
+        @tf.custom_gradient
+        def guarded(p):
+            value = 0.5 * tf.reduce_sum(CURVE * tf.square(p - TARGET)) * (1 + 0.1 * tf.reduce_mean(x))
+
+            def grad(upstream):
+                g = upstream * CURVE * (p - TARGET) * (1 + 0.1 * tf.reduce_mean(x))
+                return tf.where(poison, tf.fill(tf.shape(g), np.nan), g)
+            return value, grad
+        return guarded(params[0])
+
+    def sample(self, unroll_len, rng):
+        return (rng.normal(size=(unroll_len, 1)).astype(np.float32),
+                np.zeros((unroll_len, 1), np.int32))
+
+
+def adam_teacher(lr=0.1):
+    return {"class_name": "Adam", "config": {"learning_rate": lr, "epsilon": 1e-10}}
+
+
+# ---------------------------------------------------------------------- loss terms by hand
+
+def test_meta_term_and_huber_by_hand():
+    assert float(meta_term(tf.constant(0.5), tf.constant(2.0), True, 0.0)) == pytest.approx(np.log(0.25))
+    assert float(meta_term(tf.constant(0.5), tf.constant(2.0), False, 0.0)) == pytest.approx(0.25)
+    np.testing.assert_allclose(huber(tf.constant([0.5, -3.0])).numpy(), [0.125, 4.5])
+    np.testing.assert_allclose(huber(tf.constant([0.5, -3.0]), 1.0).numpy(), [0.125, 2.5])
+
+
+def test_imitation_distance_and_reductions_by_hand():
+    learner = [tf.constant([1.0, 2.0])]
+    t1, t2 = [tf.constant([0.0, 2.0])], [tf.constant([1.0, -1.0])]
+    d1 = float(teacher_distance(learner, t1, 2, epsilon=0.0))
+    d2 = float(teacher_distance(learner, t2, 2, epsilon=0.0))
+    assert d1 == pytest.approx(np.log(0.5 * 1.0) - np.log(2))
+    assert d2 == pytest.approx(np.log(0.5 * 9.0) - np.log(2))
+    d = tf.constant([d1, d2])
+    assert float(get_reduction("reduce_max")(d)) == pytest.approx(d2)  # min-max: the farthest
+    assert float(get_reduction("reduce_mean")(d)) == pytest.approx((d1 + d2) / 2)
+    with pytest.raises(l2o.L2OError, match="unknown loss_reduce"):
+        get_reduction("reduce_median")
+
+
+def test_loss_weights_modes():
+    rng = np.random.default_rng(0)
+    assert loss_weights("sum", 0.2, rng) == (1.0, 0.2)
+    assert loss_weights("imitation", 0.2, rng) == (0.0, 1.0)
+    assert loss_weights("meta", 0.2, rng) == (1.0, 0.0)
+    draws = [loss_weights("switch", 0.3, rng) for _ in range(2000)]
+    assert set(draws) == {(0.0, 1.0), (1.0, 0.0)}
+    assert np.mean([d == (0.0, 1.0) for d in draws]) == pytest.approx(0.3, abs=0.04)
+
+
+def test_gradient_clipping_by_hand():
+    w = [tf.constant([3.0, 4.0]), tf.constant([0.0])]        # ||w|| = 5, and a zero tensor
+    g = [tf.constant([30.0, 40.0]), tf.constant([1.0])]      # ||g|| = 50, 1
+    clipped = AdaptiveGC(0.1, 1e-3)(g, w)
+    np.testing.assert_allclose(clipped[0].numpy(), [0.3, 0.4], rtol=1e-6)   # to 0.1 * 5
+    np.testing.assert_allclose(clipped[1].numpy(), [1e-4], rtol=1e-5)       # to 0.1 * 1e-3
+    small = AdaptiveGC(0.1)([tf.constant([0.1, 0.0])], [w[0]])
+    np.testing.assert_allclose(small[0].numpy(), [0.1, 0.0])                # untouched
+    np.testing.assert_allclose(SimpleGC(0.5)([tf.constant([2.0, -0.1])], w[:1])[0].numpy(), [0.5, -0.1])
+
+
+# ---------------------------------------------------------------------- one unroll
+
+def _trainer(policy=None, **kwargs):
+    policy = policy or build_policy("RNNPropOptimizer", {"layers": [4]})
+    kwargs.setdefault("teachers", [adam_teacher()])
+    kwargs.setdefault("parameter_scale_spread", 0.0)
+    return MetaTrainer(policy, **kwargs)
+
+
+def test_unroll_meta_and_imitation_by_hand():
+    """An SGD 'learner' with trainable lr: every term of the unroll written out in numpy."""
+    learner = build_policy("SGDOptimizer", {"learning_rate": 0.05, "trainable": True})
+    trainer = _trainer(learner, teachers=[{"class_name": "SGD", "config": {"learning_rate": 0.2}},
+                                          adam_teacher(0.1)], unroll_weight="sum")
+    problem = TinyProblem()
+    rng = np.random.default_rng(0)
+    scale, start, teachers = trainer._new_lifetime(problem, rng)
+    x = np.zeros((3, 1), np.float32)
+    meta, imit, *_ = trainer._unroll(problem, tf.constant(x), tf.constant(x.astype(np.int32)),
+                                     scale, start, teachers, True)
+    f = lambda p: 0.5 * np.sum(CURVE * (p - TARGET) ** 2)  # noqa: E731
+    grad = lambda p: CURVE * (p - TARGET)  # noqa: E731
+    pl = ps = pa = np.array([1.0, -0.5])
+    m = v = np.zeros(2)
+    f0, exp_meta, exp_imit = f(pl), 0.0, 0.0
+    for _ in range(3):
+        exp_meta += np.log(f(pl) + 1e-10) - np.log(f0 + 1e-10)
+        pl = pl - 0.05 * grad(pl)
+        ps = ps - 0.2 * grad(ps)
+        g = grad(pa)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        pa = pa - 0.1 * (m / 0.1) / np.sqrt(v / 0.001 + 1e-10)
+        d = [np.log(np.sum(0.5 * (pl - t) ** 2) + 1e-10) - np.log(2) for t in (ps, pa)]
+        exp_imit += max(d)
+    assert float(meta) == pytest.approx(exp_meta, rel=1e-4)
+    assert float(imit) == pytest.approx(exp_imit, rel=1e-4)
+
+
+def test_parameter_scaling_and_teacher_oracle_scaling():
+    """Scaled storage: the learner sees s * grad_x; the teacher moves exactly as unscaled."""
+    teacher = adam_teacher(0.1)
+    scaled = _trainer(build_policy("SGDOptimizer", {"learning_rate": 0.01, "trainable": True}),
+                      teachers=[teacher], parameter_scale_spread=3.0)
+    plain = _trainer(build_policy("SGDOptimizer", {"learning_rate": 0.01, "trainable": True}),
+                     teachers=[teacher], parameter_scale_spread=0.0)
+    problem = TinyProblem()
+    scale, learner, teachers = scaled._new_lifetime(problem, np.random.default_rng(3))
+    s = scale[0].numpy()
+    assert not np.allclose(s, 1.0) and np.all((s > np.exp(-3)) & (s < np.exp(3)))
+    np.testing.assert_allclose(learner[0][0].numpy() * s, [1.0, -0.5], rtol=1e-6)
+    x = tf.zeros((4, 1))
+    y = tf.zeros((4, 1), tf.int32)
+    out_scaled = scaled._unroll(problem, x, y, scale, learner, teachers, False)
+    scale1, learner1, teachers1 = plain._new_lifetime(problem, np.random.default_rng(3))
+    out_plain = plain._unroll(problem, x, y, scale1, learner1, teachers1, False)
+    # teacher trajectories agree in true coordinates
+    np.testing.assert_allclose(out_scaled[3][0][0][0].numpy() * s,
+                               out_plain[3][0][0][0].numpy(), rtol=1e-5)
+    # the learner's first step in stored coordinates is lr * s * grad_x
+    one = scaled._unroll(problem, x[:1], y[:1], scale, learner, teachers, False)
+    g_x = CURVE * (np.array([1.0, -0.5]) - TARGET)
+    np.testing.assert_allclose(one[2][0][0].numpy(), learner[0][0].numpy() - 0.01 * s * g_x,
+                               rtol=1e-5)
+
+
+def test_meta_gradient_matches_finite_difference():
+    tf.keras.utils.set_random_seed(0)
+    trainer = _trainer(teachers=[adam_teacher()], parameter_scale_spread=1.0)
+    problem = TinyProblem()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(1))
+    x = tf.constant(np.random.default_rng(2).normal(size=(4, 1)).astype(np.float32))
+    y = tf.zeros((4, 1), tf.int32)
+    weight = trainer.policy.delta.kernel
+
+    def loss():
+        meta, imit = trainer._unroll(problem, x, y, scale, learner, teachers, False)[:2]
+        return meta + 0.5 * imit
+
+    with tf.GradientTape() as tape:
+        value = loss()
+    analytic = tape.gradient(value, weight).numpy()
+    index = int(np.argmax(np.abs(analytic)))
+    base = weight.numpy()
+    eps = 1e-2
+    values = []
+    for sign in (1, -1):
+        bumped = base.copy().reshape(-1)
+        bumped[index] += sign * eps
+        weight.assign(bumped.reshape(base.shape))
+        values.append(float(loss()))
+    weight.assign(base)
+    numeric = (values[0] - values[1]) / (2 * eps)
+    assert abs(analytic.reshape(-1)[index]) > 1e-3
+    assert abs(numeric - analytic.reshape(-1)[index]) / abs(numeric) < 1e-2
+
+
+def test_second_order_terms_are_kept():
+    """The meta-gradient flows through the inner gradients (second order), not around them."""
+    learner = build_policy("SGDOptimizer", {"learning_rate": 0.1, "trainable": True})
+    trainer = _trainer(learner, teachers=[])
+    problem = TinyProblem()
+    scale, start, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x, y = tf.zeros((2, 1)), tf.zeros((2, 1), tf.int32)
+    with tf.GradientTape() as tape:
+        meta = trainer._unroll(problem, x, y, scale, start, teachers, True)[0]
+    got = float(tape.gradient(meta, learner.learning_rate))
+    # f(p1) with p1 = p0 - lr g0, weight 1/2 (mean over 2 steps): d/dlr log f(p1) = -f'(p1).g0 / f(p1) / 2
+    p0 = np.array([1.0, -0.5])
+    g0 = CURVE * (p0 - TARGET)
+    p1 = p0 - 0.1 * g0
+    expected = -np.sum(CURVE * (p1 - TARGET) * g0) / (0.5 * np.sum(CURVE * (p1 - TARGET) ** 2)) / 2
+    assert got == pytest.approx(expected, rel=1e-4)
+
+
+# ---------------------------------------------------------------------- whole periods
+
+def test_train_returns_stats_and_learns():
+    trainer = _trainer(step_callbacks=["WhichTeacherCountCallback"],
+                       stack_stats=["meta_loss", "imitation_loss", "teacher_counts"],
+                       teachers=[adam_teacher(0.1), {"class_name": "SGD", "config": {"learning_rate": 0.1}}])
+    result = trainer.train([TinyProblem()], unroll_len=5, p_teacher=0.5, epochs=2, depth=2,
+                           warmup=1, warmup_rate=0.05, progress=False)
+    assert result["stack"]["meta_loss"].shape == (1, 4)
+    assert result["stack"]["teacher_counts"].shape == (1, 4, 2)
+    assert np.all(result["stack"]["teacher_counts"].sum(-1) == 5)
+    assert result["mean"]["skipped"] == 0
+    assert int(trainer.optimizer.iterations) == 4
+
+
+def test_nonfinite_meta_gradient_is_skipped_and_counted(tmp_path):
+    trainer = _trainer()
+    problem = TinyProblem()
+    before = trainer.policy.get_weights()
+    problem.poison.assign(True)
+    result = trainer.train([problem], unroll_len=3, p_teacher=0.5, epochs=1, depth=2,
+                           progress=False)
+    assert result["mean"]["skipped"] == 2
+    assert int(trainer.optimizer.iterations) == 0
+    for k, v in trainer.policy.get_weights().items():
+        assert np.all(np.isfinite(v))
+        np.testing.assert_array_equal(v, before[k])
+    problem.poison.assign(False)
+    result = trainer.train([problem], unroll_len=3, p_teacher=0.5, epochs=1, depth=2,
+                           progress=False)
+    assert result["mean"]["skipped"] == 0 and int(trainer.optimizer.iterations) == 2
+    trainer.save(str(tmp_path / "ok"))
+    trainer.policy.delta.bias.assign([np.nan])
+    with pytest.raises(l2o.L2OError, match="non-finite"):
+        trainer.save(str(tmp_path / "bad"))
+    assert not (tmp_path / "bad.index").exists()
+
+
+def test_checkpoint_round_trip_restores_policy_and_meta_optimizer(tmp_path):
+    trainer = _trainer()
+    trainer.train([TinyProblem()], unroll_len=3, p_teacher=0.5, epochs=1, depth=2, progress=False)
+    prefix = trainer.save(str(tmp_path / "period_0"))
+    saved = trainer.policy.get_weights()
+    trainer.train([TinyProblem()], unroll_len=3, p_teacher=0.5, epochs=1, depth=1, progress=False)
+    assert int(trainer.optimizer.iterations) == 3
+    trainer.restore(prefix)
+    assert int(trainer.optimizer.iterations) == 2
+    for k, v in trainer.policy.get_weights().items():
+        np.testing.assert_array_equal(v, saved[k])
+    assert set(l2o.saving.read_network_weights(prefix)) == set(saved)
+
+
+def test_bad_training_config_errors():
+    with pytest.raises(l2o.L2OError, match="unknown il_mode"):
+        _trainer(il_mode="sometimes")
+    with pytest.raises(l2o.L2OError, match="unknown statistic 'teacher_counts'"):
+        _trainer(stack_stats=["teacher_counts"])
+    with pytest.raises(l2o.L2OError, match="unknown meta-optimizer"):
+        _trainer(optimizer={"class_name": "Adamm", "config": {}})
+    with pytest.raises(l2o.L2OError, match="no trainable weights"):
+        _trainer(build_policy("AdamOptimizer"))
