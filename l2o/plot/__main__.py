@@ -1,0 +1,156 @@
+"""Command line: compare optimizers on one problem, or draw an experiment's training curves.
+
+    python -m l2o.plot --problem=conv_train \\
+        --results=results/rnnprop/min-max/1,results/rnnprop/mean --baselines=adam,rmsprop \\
+        --baseline-root=baseline --out=figures/conv_train.png
+    python -m l2o.plot --training=results/rnnprop/min-max/1 --out=figures/min-max_1.png
+
+A ``--results`` entry is an experiment folder, a folder of replicate experiments (their runs are
+pooled) or an ``.npz`` file; ``path:checkpoint`` picks a checkpoint (``stage_3.7.0``, ``3.7.0``).
+Prints the files read, a markdown table of per-run statistics and, last, the PNG written.
+Errors are one line on stderr with exit status 2.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from l2o.errors import L2OError
+from l2o.plot.figures import accepted_rows, compare, training_figure
+from l2o.plot.results import (baseline_path, default_metadata, describe_entry, load_baseline,
+                              load_entry, load_training)
+from l2o.plot.stats import stats_table
+from l2o.results import base_name
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise L2OError(message)
+
+
+def _parser():
+    parser = _Parser(prog="python -m l2o.plot", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problem", help="evaluation problem key, e.g. conv_train")
+    parser.add_argument("--results", default="",
+                        help="comma list of experiment / replicate folders or .npz files, "
+                             "each optionally path:checkpoint")
+    parser.add_argument("--baselines", default="", help="comma list of baseline optimizer keys")
+    parser.add_argument("--baseline-root", default="baseline", help="baseline folder (baseline)")
+    parser.add_argument("--labels", default="",
+                        help="comma list of legend labels: results first, then baselines")
+    parser.add_argument("--checkpoint", default=None,
+                        help="checkpoint for every --results entry without its own")
+    parser.add_argument("--band", choices=("minmax", "std"), default="minmax",
+                        help="shaded band: min-max over runs or mean ± std (minmax)")
+    parser.add_argument("--x", choices=("epoch", "time"), default="epoch",
+                        help="x axis of the per-epoch panels (epoch)")
+    parser.add_argument("--window", type=int, default=100,
+                        help="moving-average window of the per-batch panel (100)")
+    parser.add_argument("--training", default=None,
+                        help="experiment folder whose summary.csv to plot instead")
+    parser.add_argument("--out", default=None, help="PNG to write (figures/<name>.png)")
+    return parser
+
+
+def _split(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _result_label(path):
+    parts = Path(path).parts
+    if path.suffix == ".npz":
+        parts = parts[:-1] + (path.stem,)
+    if "results" in parts:
+        tail = parts[parts.index("results") + 1:]
+        if tail:
+            return "/".join(tail)
+    return "/".join(parts[-2:]) if len(parts) > 1 else (parts[0] if parts else str(path))
+
+
+def _entries(args):
+    """Label -> (loaded record, files read), results first, then baselines."""
+    specs = []
+    for item in _split(args.results):
+        path, _, checkpoint = item.rpartition(":") if ":" in item else (item, "", "")
+        specs.append(("result", Path(path), checkpoint or args.checkpoint))
+    specs += [("baseline", name, None) for name in _split(args.baselines)]
+    if not specs:
+        raise L2OError("nothing to plot: give --results and/or --baselines (or --training)")
+    labels = _split(args.labels)
+    if labels and len(labels) != len(specs):
+        raise L2OError(f"--labels has {len(labels)} names for {len(specs)} entries "
+                       "(results first, then baselines)")
+    if args.window < 1:
+        raise L2OError(f"--window must be a positive integer, got {args.window}")
+    entries, sources = {}, {}
+    for index, (kind, what, checkpoint) in enumerate(specs):
+        if kind == "result":
+            label = labels[index] if labels else _result_label(what)
+            record = load_entry(what, args.problem, checkpoint)
+            files = describe_entry(what, args.problem, checkpoint)
+        else:
+            label = labels[index] if labels else what
+            record = load_baseline(args.baseline_root, what, args.problem)
+            files = [str(baseline_path(args.baseline_root, what, args.problem))]
+        unique, number = label, 2
+        while unique in entries:
+            unique, number = f"{label} ({number})", number + 1
+        entries[unique], sources[unique] = record, files
+    return entries, sources
+
+
+def _compare(args):
+    if not args.problem:
+        raise L2OError("--problem is required to compare results (e.g. --problem=conv_train)")
+    entries, sources = _entries(args)
+    for label, files in sources.items():
+        print(f"{label}: {', '.join(files)}")
+    print()
+    print(stats_table(entries))
+    print()
+    out = Path(args.out or Path("figures") / f"{args.problem}.png")
+    written = compare(args.problem, entries, out, band=args.band, x=args.x,
+                      window=args.window)
+    print(written)
+
+
+def _training(args):
+    directory = Path(args.training)
+    summary = load_training(directory)
+    name = "_".join(directory.parts[-3:]) if directory.parts else "training"
+    out = Path(args.out or Path("figures") / f"training_{name}.png")
+    best = default_metadata(summary)
+    if best is not None:
+        rows = summary
+        for key, value in best.items():
+            rows = rows[rows[key] == value]
+        validation = rows["validation"].iloc[-1] if len(rows) else float("nan")
+        rejected = len(summary) - len(accepted_rows(summary))
+        print(f"{directory}: {len(summary)} rows in summary.csv ({rejected} rejected repeats); "
+              f"default checkpoint {base_name(best)} (validation {validation:.4g})")
+    written = training_figure(summary, out, title=str(directory))
+    print(written)
+
+
+def main(argv=None):
+    try:
+        args = _parser().parse_args(argv)
+        if args.training is not None:
+            if args.results or args.baselines:
+                raise L2OError("--training draws one experiment's curves; give it without "
+                               "--results / --baselines")
+            _training(args)
+        else:
+            _compare(args)
+    except L2OError as error:
+        print(f"l2o.plot: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"l2o.plot: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

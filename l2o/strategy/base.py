@@ -1,0 +1,487 @@
+"""What every training strategy shares: settings, the period loop, resume, and evaluation.
+
+A strategy owns an experiment folder (:class:`l2o.results.Experiment`) and drives a meta
+trainer through *periods*. One period trains, validates, writes the checkpoint, writes the
+log and finally appends its summary.csv row. The row is the commit point: a run killed at
+any moment resumes from the last period that has a row; a checkpoint without a row is
+simply written again.
+
+The strategies differ only in three pure decisions taken from summary.csv:
+
+* ``_next()``: the metadata of the next period, or None when training is finished;
+* ``_previous(meta)``: the checkpoint the period ``meta`` starts from (None: the initial
+  weights);
+* the training and validation hyperparameters of a period.
+
+Because the live loop and a resumed run both call the same ``_next()`` on the same table,
+a resumed run takes exactly the decisions an uninterrupted one would have taken (the
+reference re-decided only part of them on resume). Before each period the trainer is
+rewound to ``_previous(meta)`` unless it already holds those weights, so repeats, stage
+advances and resumes all go through one code path.
+
+"Best" always means the lowest finite validation loss (the latest row when none is finite).
+"""
+
+import json
+import math
+import numbers
+import time
+
+import numpy as np
+
+from l2o.config.schedules import float_schedule, integer_schedule
+from l2o.errors import L2OError, unknown
+from l2o.results import Experiment, atomic_savez, base_name
+
+_REGISTRY = {}
+
+#: The keys every strategy accepts, with their library defaults (None: per class name).
+COMMON_SETTINGS = {"validation_problems": None, "validation_seed": 12345, "name": None}
+
+#: Hyperparameter names of a period, in summary.csv (and header) order.
+HYPER = ("warmup", "warmup_rate", "p_teacher", "depth", "unroll_len", "epochs")
+
+_DEFAULT_STATS = ("meta_loss", "imitation_loss")
+
+
+def register(cls):
+    """Class decorator: make a strategy constructible by its class name."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def strategy_names():
+    return sorted(_REGISTRY)
+
+
+def get_strategy_class(name):
+    """The strategy class called ``name`` (``SimpleStrategy``, ``RepeatStrategy``, ...)."""
+    if isinstance(name, type) and issubclass(name, BaseStrategy):
+        return name
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise unknown("strategy", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+# -- setting checks ------------------------------------------------------------------------
+
+
+def _whole(name, value, minimum):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not float(value).is_integer() or value < minimum):
+        raise L2OError(f"strategy setting '{name}' must be a whole number >= {minimum}, "
+                       f"got {value!r}")
+    return int(value)
+
+
+def _real(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise L2OError(f"strategy setting '{name}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _schedule(name, spec, whole, minimum, indices):
+    """Build a schedule and check its values over the indices the strategy will use."""
+    try:
+        fn = integer_schedule(spec) if whole else float_schedule(spec)
+    except L2OError as err:
+        raise L2OError(f"strategy setting '{name}': {err}") from None
+    if not callable(spec):
+        for i in indices:
+            value = fn(i)
+            if value < minimum:
+                raise L2OError(f"strategy setting '{name}' must be >= {minimum}, but it is "
+                               f"{value!r} at index {i}")
+    return fn
+
+
+def _finite(x):
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def exploded(current, reference, threshold, validation=0.0):
+    """The repeat rule: non-finite losses, or ``current`` above the reference by a margin."""
+    if not _finite(current) or not _finite(validation):
+        return True
+    if not _finite(reference):
+        return False
+    return float(current) > float(reference) + abs(float(reference)) * float(threshold)
+
+
+# -- summary helpers -----------------------------------------------------------------------
+
+
+def select(frame, **match):
+    """The rows of ``frame`` whose columns equal the given values."""
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in match.items():
+        mask &= frame[column].to_numpy() == value
+    return frame[mask]
+
+
+def best_row(frame):
+    """The row with the lowest finite validation (the latest row if none is finite)."""
+    if len(frame) == 0:
+        return None
+    values = frame["validation"].to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return frame.iloc[-1]
+    position = int(np.argmin(np.where(finite, values, np.inf)))
+    return frame.iloc[position]
+
+
+def require(row, what):
+    """``row``, or an L2OError when a lookup in summary.csv found nothing."""
+    if row is None:
+        raise L2OError(f"summary.csv has no row for {what}")
+    return row
+
+
+def _format(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# -- the base class ------------------------------------------------------------------------
+
+
+class BaseStrategy:
+    """A meta-training schedule writing one experiment folder.
+
+    Parameters
+    ----------
+    trainer : the meta trainer (``l2o.train.MetaTrainer``); None builds an evaluation-only
+        strategy, which then needs ``policy``.
+    problems : training problems, as :class:`l2o.problems.Problem` objects or their specs
+        (``{"target", "args", "kwargs"}``). A spec is built by ``l2o.problems.build_problem``.
+    directory : the experiment folder.
+    policy : the policy to evaluate when there is no trainer (default: ``trainer.policy``).
+    lazy_problems : build problem specs on first use instead of now (evaluation only needs
+        the policy, not the training datasets).
+    **settings : the strategy keys of the config (``SETTINGS`` of each class, plus
+        ``validation_problems``, ``validation_seed`` and ``name``); unknown keys are an error.
+    """
+
+    #: Metadata columns of summary.csv, which also name the checkpoints.
+    METADATA = ()
+    #: Strategy-specific settings and their library defaults.
+    SETTINGS = {}
+
+    def __init__(self, trainer, problems, directory="weights", policy=None,
+                 lazy_problems=False, **settings):
+        resolved = self.check_settings(settings)
+        self.settings = resolved
+        self.name = resolved["name"]
+        self.validation_seed = resolved["validation_seed"]
+        self._apply_settings(resolved)
+
+        self.trainer = trainer
+        self.policy = policy if policy is not None else getattr(trainer, "policy", None)
+        if self.policy is None:
+            raise L2OError(f"{type(self).__name__} needs a trainer or a policy")
+
+        if isinstance(problems, (str, dict)) or not hasattr(problems, "__len__") or not problems:
+            raise L2OError(f"{type(self).__name__} needs a non-empty list of training problems, "
+                           f"got {problems!r}")
+        self._problem_specs = list(problems)
+        self._validation_specs = resolved["validation_problems"]
+        self._problems = None
+        self._validation_problems = None
+        if not lazy_problems:
+            self.problems  # noqa: B018  (build now: errors surface at construction)
+            self.validation_problems  # noqa: B018
+
+        stats = list(getattr(trainer, "mean_stats", None) or _DEFAULT_STATS)
+        self.stat_columns = [s for s in stats if s != "skipped"]
+        self.experiment = Experiment(directory, self.METADATA, self.stat_columns)
+        self.directory = self.experiment.directory
+        self.summary = self.experiment.read_summary()
+        missing = [c for c in ("validation",) + tuple(self.METADATA) if c not in self.summary]
+        if missing:
+            raise L2OError(f"{self.experiment.summary_path} lacks the columns "
+                           f"{', '.join(missing)} of {type(self).__name__}; it was written by "
+                           "another strategy")
+        self._in_memory = None  # metadata of the checkpoint the trainer holds, if known
+
+    # -- settings ------------------------------------------------------------------------
+
+    @classmethod
+    def valid_settings(cls):
+        return dict(COMMON_SETTINGS, **cls.SETTINGS)
+
+    @classmethod
+    def check_settings(cls, settings):
+        """Complete ``settings`` with the defaults and check every value; returns a dict.
+
+        Raises :class:`L2OError` for unknown keys (naming the valid ones) and bad values.
+        Pure: builds no problem and touches no file.
+        """
+        valid = cls.valid_settings()
+        extra = sorted(set(settings) - set(valid))
+        if extra:
+            raise L2OError(
+                f"unknown {cls.__name__} setting{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(repr(k) for k in extra)}; valid: {', '.join(sorted(valid))}")
+        resolved = dict(valid, **settings)
+        if resolved["name"] is None:
+            resolved["name"] = cls.__name__
+        if not isinstance(resolved["name"], str):
+            raise L2OError(f"strategy setting 'name' must be a string, got {resolved['name']!r}")
+        seed = resolved["validation_seed"]
+        if seed is not None:
+            resolved["validation_seed"] = _whole("validation_seed", seed, 0)
+        vp = resolved["validation_problems"]
+        if vp is not None and (isinstance(vp, (str, dict)) or not hasattr(vp, "__len__")
+                               or not vp):
+            raise L2OError("strategy setting 'validation_problems' must be null or a non-empty "
+                           f"list of problem specs, got {vp!r}")
+        cls._parse(resolved)
+        return resolved
+
+    @classmethod
+    def _parse(cls, settings):
+        """Build and check the schedules; returns ``{name: value or function}``."""
+        raise NotImplementedError
+
+    def _apply_settings(self, settings):
+        for key, value in self._parse(settings).items():
+            setattr(self, key, value)
+
+    # -- problems ------------------------------------------------------------------------
+
+    @staticmethod
+    def _build_problems(specs):
+        from l2o.problems import build_problem
+
+        return [build_problem(s) if isinstance(s, dict) else s for s in specs]
+
+    @property
+    def problems(self):
+        """The training problems (built on first use)."""
+        if self._problems is None:
+            self._problems = self._build_problems(self._problem_specs)
+        return self._problems
+
+    @property
+    def validation_problems(self):
+        """The validation problems: the training problems themselves unless configured."""
+        if self._validation_specs is None:
+            return self.problems
+        if self._validation_problems is None:
+            self._validation_problems = self._build_problems(self._validation_specs)
+        return self._validation_problems
+
+    # -- the decisions (per strategy) ------------------------------------------------------
+
+    def _next(self):
+        """Metadata of the next period to run, or None when training is finished."""
+        raise NotImplementedError
+
+    def _previous(self, metadata):
+        """Metadata of the checkpoint the period ``metadata`` starts from (None: initial)."""
+        raise NotImplementedError
+
+    def _index(self, metadata):
+        """The schedule index of a period (period for simple/repeat, stage for curriculum)."""
+        raise NotImplementedError
+
+    def _last_index(self):
+        """Schedule index of the last training period (used for the evaluation settings)."""
+        raise NotImplementedError
+
+    def train_args_at(self, index):
+        """``{warmup, warmup_rate, p_teacher, depth, unroll_len, epochs}`` of training."""
+        raise NotImplementedError
+
+    def validation_args_at(self, index):
+        """The same keys for validation (``p_teacher`` is always 0)."""
+        raise NotImplementedError
+
+    def train_args(self, metadata):
+        return self.train_args_at(self._index(metadata))
+
+    def validation_args(self, metadata):
+        return self.validation_args_at(self._index(metadata))
+
+    def complete_metadata(self, metadata=None):
+        """Fill the missing keys of a checkpoint description from summary.csv."""
+        raise NotImplementedError
+
+    def header(self, metadata):
+        raise NotImplementedError
+
+    # -- shared metadata helpers -----------------------------------------------------------
+
+    def _check_partial(self, metadata):
+        metadata = dict(metadata or {})
+        extra = sorted(set(metadata) - set(self.METADATA))
+        if extra:
+            raise L2OError(f"unknown checkpoint key(s) {', '.join(extra)} for {self.name}; "
+                           f"valid: {', '.join(self.METADATA)}")
+        if len(self.summary) == 0:
+            raise L2OError(f"{self.directory} has no finished period yet (no summary.csv rows); "
+                           "train first")
+        out = {}
+        for key, value in metadata.items():
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not float(value).is_integer()):
+                raise L2OError(f"checkpoint '{key}' must be a whole number, got {value!r}")
+            out[key] = int(value)
+        return out
+
+    def _pick(self, frame, key, wanted, what):
+        """The rows of ``frame`` with ``key == wanted``; an error naming the choices if none."""
+        rows = select(frame, **{key: wanted})
+        if len(rows) == 0:
+            have = sorted(set(int(v) for v in frame[key]))
+            raise L2OError(f"no {what} in {self.experiment.summary_path}; available "
+                           f"{key}s: {', '.join(map(str, have))}")
+        return rows
+
+    def _metadata_of(self, row):
+        return {k: int(row[k]) for k in self.METADATA}
+
+    def default_metadata(self):
+        """The checkpoint evaluated and packaged by default."""
+        return self.complete_metadata({})
+
+    @property
+    def finished(self):
+        return self._next() is None
+
+    # -- training --------------------------------------------------------------------------
+
+    def _require_trainer(self):
+        if self.trainer is None:
+            raise L2OError(f"this {self.name} was built for evaluation only (no trainer); "
+                           "build it with l2o.strategy.build to train")
+
+    def _hold(self, metadata):
+        """Make the trainer hold the checkpoint ``metadata`` (policy and meta-optimizer)."""
+        if metadata is None or metadata == self._in_memory:
+            return
+        prefix = self.experiment.checkpoint_prefix(metadata)
+        self.trainer.restore(prefix)
+        self._in_memory = dict(metadata)
+        print(f"Loaded training state: {prefix}", flush=True)
+
+    def _period(self, metadata, progress=True):
+        start = time.time()
+        self._hold(self._previous(metadata))
+        self._in_memory = None  # training changes the weights
+        train_args = self.train_args(metadata)
+        validation_args = dict(self.validation_args(metadata), p_teacher=0.0)
+        print(self.header(metadata) + ": " + ", ".join(
+            f"{k}={_format(train_args[k])}" for k in HYPER), flush=True)
+
+        result = self.trainer.train(self.problems, validation=False, progress=progress,
+                                    **train_args)
+        checked = self.trainer.train(self.validation_problems, validation=True,
+                                     seed=self.validation_seed, progress=progress,
+                                     **validation_args)
+        mean = dict(result.get("mean", {}))
+        validation = float(checked["mean"]["meta_loss"])
+        skipped = int(mean.pop("skipped", 0) or 0)
+        print(f"imitation: {mean.get('imitation_loss', float('nan')):.4f} | "
+              f"meta: {mean.get('meta_loss', float('nan')):.4f} | "
+              f"validation: {validation:.4f}" + (f" | skipped: {skipped}" if skipped else ""),
+              flush=True)
+
+        prefix = self.experiment.checkpoint_prefix(metadata)
+        self.trainer.save(prefix)
+        self._in_memory = dict(metadata)
+        print(f"Saved training state: {prefix}", flush=True)
+        self.experiment.write_log(metadata, result.get("stack") or {})
+
+        row = {"validation": validation, "time": None, "duration": None}
+        row.update(metadata)
+        row.update({k: train_args[k] for k in HYPER})
+        for key in self.stat_columns:
+            row[key] = float(mean.pop(key, float("nan")))
+        row.update({k: float(v) for k, v in mean.items() if np.ndim(v) == 0})
+        row["skipped"] = skipped
+        row["time"] = time.time()
+        row["duration"] = row["time"] - start
+        self.summary = self.experiment.append_summary(row)
+        return row
+
+    def train(self, progress=True):
+        """Run periods until the strategy is finished; resumes from summary.csv.
+
+        Returns the summary as a DataFrame. Calling it on a finished folder only prints so.
+        """
+        self._require_trainer()
+        upcoming = self._next()
+        if upcoming is not None and len(self.summary):
+            print(f"Resuming {self.name} in {self.directory}: {len(self.summary)} period(s) "
+                  f"done, next {self.header(upcoming)}", flush=True)
+        while upcoming is not None:
+            self._period(upcoming, progress=progress)
+            upcoming = self._next()
+        if len(self.summary):
+            self._hold(self.default_metadata())
+        print(f"{self.name} in {self.directory} is finished "
+              f"({len(self.summary)} period(s) in summary.csv)", flush=True)
+        return self.summary
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def evaluation_settings(self):
+        """The warmup of evaluation: ``{"warmup": iterations, "warmup_rate": rate}``.
+
+        It is the validation warmup of the last period, converted from unrolls to SGD
+        iterations (warmup x unroll length); the reference used the unroll count as an
+        iteration count when packaging.
+        """
+        args = self.validation_args_at(self._last_index())
+        return {"warmup": int(args["warmup"]) * int(args["unroll_len"]),
+                "warmup_rate": float(args["warmup_rate"])}
+
+    def evaluate(self, metadata=None, repeat=10, problem="conv_train", suffix="", dataset=None,
+                 progress=True):
+        """Evaluate a checkpoint (default: :meth:`default_metadata`) on a named problem.
+
+        Restores the policy only, builds a fresh :class:`l2o.optimizer.LearnedOptimizer` per
+        run with the evaluation warmup (none for function problems), and saves the stacked
+        results to ``eval/<problem>[_suffix][_dbg]/<base>.npz``. Returns that path.
+        """
+        from l2o import evaluate as evaluation
+        from l2o.optimizer import LearnedOptimizer
+        from l2o.saving import restore_policy
+
+        if not isinstance(problem, str):
+            raise L2OError(f"evaluate needs a problem name, got {problem!r}; valid: "
+                           f"{', '.join(sorted(evaluation.EVAL_PROBLEMS))}")
+        spec = evaluation.get_eval_problem(problem, dataset=dataset)
+        metadata = self.complete_metadata(metadata)
+        prefix = self.experiment.checkpoint_prefix(metadata)
+        restore_policy(self.policy, prefix)
+        self._in_memory = None  # the meta-optimizer was not restored with it
+        print(f"Loaded policy: {prefix}", flush=True)
+
+        settings = self.evaluation_settings()
+        if evaluation.is_function_problem(spec):
+            settings["warmup"] = 0
+        policy = self.policy
+
+        def make_optimizer():
+            return LearnedOptimizer(policy, warmup=settings["warmup"],
+                                    warmup_rate=settings["warmup_rate"],
+                                    name="OptimizerEvaluation")
+
+        debug = bool(getattr(policy, "debug", False))
+        print(f"Evaluating {base_name(metadata)} on {problem}: repeat={repeat}, "
+              f"warmup={settings['warmup']}, warmup_rate={_format(settings['warmup_rate'])}",
+              flush=True)
+        results = evaluation.run_repeats(make_optimizer, spec, repeat, debug=debug,
+                                         progress=progress)
+        path = self.experiment.eval_path(problem, metadata, suffix=suffix, debug=debug)
+        atomic_savez(path, **{k: np.asarray(v) for k, v in results.items()})
+        print(f"Saved evaluation: {path}", flush=True)
+        return path
+
+    def __repr__(self):
+        return f"{type(self).__name__}({str(self.directory)!r}, {json.dumps(self.name)})"

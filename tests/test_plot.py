@@ -1,0 +1,217 @@
+"""Plots of evaluation results: loading, per-run statistics, figures and the command line."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from l2o import plot
+from l2o.errors import L2OError
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+R, EPOCHS, B_TR = 3, 4, 5
+
+VAL_LOSS = np.array([[2.0, 1.0, 0.5, 1.0],
+                     [1.0, 1.0, 1.0, 1.0],
+                     [4.0, np.nan, 2.0, 3.0]], np.float32)
+LOG_LOSS = np.array([[1.0, 0.0, -1.0, -2.0],
+                     [0.0, 0.0, 0.0, 0.0],
+                     [2.0, 1.0, 0.0, -1.0]])
+VAL_ACC = np.array([[0.1, 0.5, 0.3, 0.2],
+                    [0.9, 0.8, 0.7, 0.6],
+                    [0.2, 0.2, 0.4, 0.3]], np.float32)
+
+
+def eval_record(shift=0.0, runs=R):
+    """A record with exactly the model-evaluator keys and shapes, float32."""
+    rng = np.random.default_rng(0)
+    batch_loss = np.exp(np.linspace(1.0, -1.0, EPOCHS * B_TR) + shift
+                        + 0.1 * rng.standard_normal((runs, EPOCHS * B_TR)))
+    record = {
+        "batch_loss": batch_loss,
+        "batch_time": np.tile(np.arange(1, EPOCHS * B_TR + 1) * 0.01, (runs, 1)),
+        "loss": np.exp(LOG_LOSS[:runs] + shift),
+        "sparse_categorical_accuracy": VAL_ACC[:runs] * 0.9,
+        "val_loss": VAL_LOSS[:runs] * np.exp(shift),
+        "val_sparse_categorical_accuracy": VAL_ACC[:runs],
+        "epoch_time": np.tile(np.arange(1, EPOCHS + 1) * 0.05, (runs, 1)),
+    }
+    return {k: np.asarray(v, np.float32) for k, v in record.items()}
+
+
+def save(path, record):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **record)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """results/rnnprop/min-max/{1,2} (curriculum) and baseline/adam, in a temporary folder."""
+    experiment = tmp_path / "results" / "rnnprop" / "min-max"
+    first = experiment / "1"
+    first.mkdir(parents=True)
+    # Stage 1, period 0: repeat 1 was the lower validation; the highest repeat is 2.
+    pd.DataFrame({
+        "validation": [-1.0, -1.5, -2.0, -2.5, -2.2],
+        "stage": [0, 0, 1, 1, 1], "period": [0, 1, 0, 0, 0], "repeat": [0, 0, 0, 1, 2],
+        "meta_loss": [-0.5, -1.0, -1.2, -1.6, -1.4],
+        "imitation_loss": [0.3, 0.2, 0.2, 0.1, 0.15],
+    }).to_csv(first / "summary.csv", index=False)
+    save(first / "eval" / "conv_train" / "stage_1.0.1.npz", eval_record())
+    save(first / "eval" / "conv_train" / "stage_1.0.2.npz", eval_record(shift=5.0))
+    save(experiment / "2" / "eval" / "conv_train" / "stage_1.0.0.npz", eval_record(0.1, runs=2))
+    save(tmp_path / "baseline" / "adam" / "conv_train.npz", eval_record(shift=0.5))
+    return tmp_path
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+
+def gaussian_nearest(row, sigma=2.0):
+    """Gaussian smoothing written out: kernel truncated at 4 sigma, edges repeated."""
+    radius = int(4 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-offsets ** 2 / (2 * sigma ** 2))
+    kernel /= kernel.sum()
+    padded = np.pad(row, radius, mode="edge")
+    return np.array([padded[i:i + 2 * radius + 1] @ kernel for i in range(len(row))])
+
+
+def test_eval_stats_match_hand_computed_values():
+    stats = plot.eval_stats(eval_record())
+    log = np.log
+    np.testing.assert_array_equal(stats["val_best_index"], [2, 0, 2])
+    np.testing.assert_allclose(stats["val_best"], [log(0.5), 0.0, log(2.0)], atol=1e-6)
+    np.testing.assert_allclose(stats["val_last"], [0.0, 0.0, log(3.0)], atol=1e-6)
+    np.testing.assert_allclose(stats["val_meta"][:2], [0.0, 0.0], atol=1e-6)
+    assert np.isnan(stats["val_meta"][2])  # a NaN epoch makes the mean log loss NaN
+    # train_meta is the mean log *training* loss (the reference used the validation loss).
+    np.testing.assert_allclose(stats["train_meta"], [-0.5, 0.0, 0.5], atol=1e-6)
+    np.testing.assert_allclose(stats["train_best"], [-2.0, 0.0, -1.0], atol=1e-6)
+    np.testing.assert_allclose(stats["train_last"], [-2.0, 0.0, -1.0], atol=1e-6)
+    np.testing.assert_array_equal(stats["train_best_index"], [3, 0, 3])
+    assert "train_10" not in stats  # only 4 epochs
+    # acc_best is each run's own best (the reference gave every run the global 0.9).
+    np.testing.assert_allclose(stats["acc_best"], [0.5, 0.9, 0.4], atol=1e-6)
+    expected = np.std(np.log(gaussian_nearest(VAL_LOSS[0].astype(float))) - np.log(VAL_LOSS[0]))
+    np.testing.assert_allclose(stats["val_stability"][:2], [expected, 0.0], atol=1e-6)
+    assert expected > 0.1
+
+
+def test_function_records_get_training_stats_only():
+    loss = np.exp(-np.arange(12, dtype=np.float32) / 4)[None].repeat(2, axis=0)
+    stats = plot.eval_stats({"loss": loss})
+    assert not any(key.startswith("val_") or key == "acc_best" for key in stats)
+    np.testing.assert_allclose(stats["train_10"], [-9 / 4] * 2, atol=1e-6)
+    np.testing.assert_allclose(stats["train_best"], [-11 / 4] * 2, atol=1e-6)
+    table = plot.stats_table({"quad": {"loss": loss}})
+    assert "train_best" in table and "| quad | 2 |" in table
+
+
+def test_stats_table_reports_mean_and_std_per_entry():
+    table = plot.stats_table({"a": eval_record(), "b": eval_record(shift=1.0)})
+    lines = table.splitlines()
+    assert lines[0] == "| entry | runs | val_best | train_last | val_stability |"
+    mean = np.mean([np.log(0.5), 0.0, np.log(2.0)])
+    assert lines[2].startswith(f"| a | 3 | {mean:.4g} ± ")
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def test_default_checkpoint_is_the_library_best_not_the_highest_repeat(tree):
+    first = tree / "results" / "rnnprop" / "min-max" / "1"
+    assert plot.resolve_eval_path(first, "conv_train").name == "stage_1.0.1.npz"
+    np.testing.assert_allclose(plot.load_eval(first, "conv_train")["loss"],
+                               eval_record()["loss"])
+    chosen = plot.load_eval(first, "conv_train", checkpoint="stage_1.0.2")
+    np.testing.assert_allclose(chosen["loss"], eval_record(shift=5.0)["loss"])
+    assert plot.resolve_eval_path(first, "conv_train", "1.0.2").name == "stage_1.0.2.npz"
+
+
+def test_replicates_are_pooled_with_their_index(tree):
+    record = plot.load_replicates(tree / "results" / "rnnprop" / "min-max", "conv_train")
+    assert record["val_loss"].shape == (R + 2, EPOCHS)
+    assert record["batch_loss"].shape == (R + 2, EPOCHS * B_TR)
+    np.testing.assert_array_equal(record["replicate"], [0, 0, 0, 1, 1])
+    assert plot.load_entry(tree / "results" / "rnnprop" / "min-max", "conv_train").keys() \
+        == record.keys()
+
+
+def test_missing_files_name_what_exists(tree):
+    first = tree / "results" / "rnnprop" / "min-max" / "1"
+    with pytest.raises(L2OError, match="evaluated problems: conv_train"):
+        plot.load_eval(first, "mlp_train")
+    with pytest.raises(L2OError, match="present: stage_1.0.1, stage_1.0.2"):
+        plot.load_eval(first, "conv_train", checkpoint="stage_3.7.0")
+    with pytest.raises(L2OError, match="present: adam"):
+        plot.load_baseline(tree / "baseline", "rmsprop", "conv_train")
+    with pytest.raises(L2OError, match="its problems: conv_train"):
+        plot.load_baseline(tree / "baseline", "adam", "mlp_train")
+
+
+def test_gridsearch_reads_policy_then_problem(tmp_path):
+    save(tmp_path / "adam" / "conv_train" / "0.01.npz", eval_record())
+    assert plot.load_gridsearch(tmp_path, "adam", "conv_train", 0.01)["loss"].shape == (R, 4)
+    with pytest.raises(L2OError, match="present: 0.01"):
+        plot.load_gridsearch(tmp_path, "adam", "conv_train", 0.1)
+
+
+# -- figures and the command ---------------------------------------------------------------
+
+
+def test_compare_writes_a_png(tree, tmp_path):
+    out = tmp_path / "figures" / "conv_train.png"
+    written = plot.compare("conv_train", {
+        "min-max": tree / "results" / "rnnprop" / "min-max" / "1",
+        "adam": tree / "baseline" / "adam" / "conv_train.npz"}, out, window=3)
+    assert written == out
+    assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 20_000
+
+
+def test_training_figure_of_a_curriculum(tree, tmp_path):
+    summary = plot.load_training(tree / "results" / "rnnprop" / "min-max" / "1")
+    kept = plot.accepted_rows(summary)
+    assert list(kept["repeat"]) == [0, 0, 1]  # stage 1 period 0 keeps the best repeat
+    out = plot.training_figure(summary, tmp_path / "training.png")
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+# TensorFlow 2.21 logs a few lines while it is imported (``import l2o`` imports it), before any
+# log level applies; they are not the command's output.
+TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} [\d:.]+ +\d+ \S+\])")
+
+
+def run_command(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO), MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "l2o.plot", *args], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=REPO)
+
+
+def test_command_draws_the_comparison(tree, tmp_path):
+    out = tmp_path / "cmd.png"
+    done = run_command("--problem=conv_train",
+                       f"--results={tree / 'results' / 'rnnprop' / 'min-max'}",
+                       "--baselines=adam", f"--baseline-root={tree / 'baseline'}",
+                       "--window=3", f"--out={out}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    assert "| rnnprop/min-max | 5 |" in done.stdout and "| adam | 3 |" in done.stdout
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_command_reports_a_missing_file_in_one_line(tree, tmp_path):
+    done = run_command("--problem=conv_train", "--baselines=rmsprop",
+                       f"--baseline-root={tree / 'baseline'}", f"--out={tmp_path / 'x.png'}")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.strip().splitlines() if not TF_STARTUP.match(line)]
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "rmsprop" in lines[0] and "present: adam" in lines[0]
+    assert not (tmp_path / "x.png").exists()
