@@ -209,7 +209,7 @@ class MetaTrainer:
         i, meta, imit, learner, teachers, cb_states, _ = tf.while_loop(
             cond, body,
             (tf.constant(0), tf.constant(0.0), tf.constant(0.0), learner, teachers, cb_states,
-             tf.constant(False)))
+             tf.constant(False)), maximum_iterations=x.shape[0])
         return meta, imit, learner, teachers, cb_states, i
 
     # ------------------------------------------------------------------ compiled steps
