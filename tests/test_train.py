@@ -269,3 +269,62 @@ def test_bad_training_config_errors():
         _trainer(optimizer={"class_name": "Adamm", "config": {}})
     with pytest.raises(l2o.L2OError, match="no trainable weights"):
         _trainer(build_policy("AdamOptimizer"))
+
+
+# ---------------------------------------------------------------------- perturbations
+
+PGD = {"class_name": "PGDPerturbation",
+       "config": {"steps": 1, "magnitude": 0.05, "norm": "inf", "learning_rate": 10.0}}
+
+
+def test_pgd_attack_makes_the_unroll_loss_worse():
+    tf.keras.utils.set_random_seed(4)
+    policy = build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": PGD})
+    trainer = _trainer(policy)
+    problem = TinyProblem()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x = tf.constant(np.random.default_rng(1).normal(size=(4, 1)).astype(np.float32))
+    y = tf.zeros((4, 1), tf.int32)
+    pert = policy.perturbation
+
+    def loss():
+        meta, imit = trainer._unroll(problem, x, y, scale, learner, teachers, True)[:2]
+        return meta + 0.5 * imit
+
+    pert.reset(True)
+    clean = float(loss())
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(pert.attack_variables)
+        value = loss()
+    pert.apply_gradients(tape.gradient(value, pert.attack_variables))
+    assert max(float(tf.reduce_max(tf.abs(d))) for d in pert.attack_variables) > 0
+    assert float(loss()) > clean
+    pert.reset(False)
+    assert float(loss()) == pytest.approx(clean, rel=1e-6)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_attack_steps_are_recorded(steps):
+    config = dict(PGD["config"], steps=steps)
+    policy = build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": {
+        "class_name": "PGDPerturbation", "config": config}})
+    result = _trainer(policy).train([TinyProblem()], unroll_len=3, p_teacher=0.5, epochs=1,
+                                    depth=2, progress=False)
+    assert result["mean"]["attack_steps"] == 2 * steps
+    assert all(np.all(np.isfinite(v)) for v in policy.get_weights().values())
+
+
+def test_evaluation_never_perturbs():
+    """Same weights, with and without a perturbation config: identical optimizer updates."""
+    plain = build_policy("RNNPropOptimizer", {"layers": [4]})
+    for spec in (PGD, {"class_name": "RandomPerturbation", "config": {"noise_stddev": 0.5}}):
+        perturbed = build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": spec})
+        perturbed.set_weights(plain.get_weights())
+        results = []
+        for policy in (plain, perturbed):
+            var = tf.Variable(np.linspace(-1, 1, 6).astype(np.float32))
+            opt = l2o.LearnedOptimizer(policy)
+            for k in range(3):
+                opt.apply_gradients([(tf.constant(np.sin(np.arange(6) + k), tf.float32), var)])
+            results.append(var.numpy())
+        np.testing.assert_array_equal(results[0], results[1])

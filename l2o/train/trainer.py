@@ -110,7 +110,7 @@ class MetaTrainer:
         self.stack_stats = list(stack_stats)
         self.validation_noise = bool(validation_noise)
         known = {"meta_loss", "imitation_loss", "meta_loss_weight", "imitation_loss_weight",
-                 "skipped"} | {c.key for c in self.callbacks}
+                 "skipped", "attack_steps"} | {c.key for c in self.callbacks}
         for name in set(self.mean_stats) | set(self.stack_stats) | set(self.pbar_values):
             if name not in known:
                 raise L2OError(f"unknown statistic '{name}'; valid: {', '.join(sorted(known))} "
@@ -312,7 +312,8 @@ class MetaTrainer:
 
         Returns ``{"mean": {stat: float}, "stack": {stat: array [n_problems, epochs*depth, ...]}}``
         for the configured ``mean_stats`` / ``stack_stats``; ``mean["skipped"]`` counts the
-        meta-steps skipped by the non-finite guard.
+        meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
+        the adversarial ascent steps taken on the perturbation (K per meta-step).
         """
         unroll_len, epochs, depth, warmup = int(unroll_len), int(epochs), int(depth), int(warmup)
         if min(unroll_len, epochs, depth) < 1 or warmup < 0:
@@ -326,6 +327,8 @@ class MetaTrainer:
                 warmup_rate, progress))
         mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in self.mean_stats}
         mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
+        if not validation:
+            mean["attack_steps"] = int(sum(np.sum(p["attack_steps"]) for p in per_problem))
         stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in self.stack_stats}
         return {"mean": mean, "stack": stack}
 
@@ -335,7 +338,8 @@ class MetaTrainer:
         if seed is not None:
             tf.random.set_seed(seed)
         stats = {k: [] for k in ("meta_loss", "imitation_loss", "meta_loss_weight",
-                                 "imitation_loss_weight", "skipped")}
+                                 "imitation_loss_weight", "skipped", "attack_steps")}
+        attacks = 0 if validation else self.policy.perturbation.adversarial_attack_steps
         for c in self.callbacks:
             stats[c.key] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
@@ -367,7 +371,7 @@ class MetaTrainer:
             step = {"meta_loss": float(out["meta_loss"]),
                     "imitation_loss": float(out["imitation_loss"]),
                     "meta_loss_weight": w_meta, "imitation_loss_weight": w_imit,
-                    "skipped": skipped}
+                    "skipped": skipped, "attack_steps": attacks}
             for c, s in zip(self.callbacks, out["callbacks"]):
                 step[c.key] = c.summary(s).numpy()
             for k, v in step.items():
