@@ -328,3 +328,33 @@ def test_evaluation_never_perturbs():
                 opt.apply_gradients([(tf.constant(np.sin(np.arange(6) + k), tf.float32), var)])
             results.append(var.numpy())
         np.testing.assert_array_equal(results[0], results[1])
+
+
+# ---------------------------------------------------------------------- several replicas
+
+def test_two_replicas_sum_meta_gradients_and_average_losses():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        pytest.skip("needs 2 logical CPUs (configured in conftest before TF starts)")
+    settings = dict(teachers=[adam_teacher()], il_mode="meta", parameter_scale_spread=1.0,
+                    optimizer={"class_name": "SGD", "config": {"learning_rate": 1.0}},
+                    gradient_clipping={"class_name": "SimpleGC", "config": {"clip_value": -1}})
+
+    def single(seed):
+        trainer = _trainer(build_policy("SGDOptimizer", {"learning_rate": 0.05, "trainable": True}),
+                           **settings)
+        before = float(trainer.policy.learning_rate.numpy())
+        out = trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=1, seed=seed, progress=False)
+        return float(trainer.policy.learning_rate.numpy()) - before, out["mean"]["meta_loss"]
+
+    step0, meta0 = single(7)          # replica 0 draws as a single-device run with seed 7
+    step1, meta1 = single((7, 1))     # replica 1 has its own stream
+    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    with strategy.scope():
+        trainer = _trainer(build_policy("SGDOptimizer", {"learning_rate": 0.05, "trainable": True}),
+                           **settings)
+        before = float(trainer.policy.learning_rate.numpy())
+        out = trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=1, seed=7, progress=False)
+    assert out["mean"]["meta_loss"] == pytest.approx((meta0 + meta1) / 2, rel=1e-5)
+    assert float(trainer.policy.learning_rate.numpy()) - before == pytest.approx(step0 + step1, rel=1e-5)
+    assert abs(step0 - step1) > 1e-6  # the replicas really saw different optimizees

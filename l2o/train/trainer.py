@@ -69,6 +69,35 @@ def _bind(fn, problem):
     return bound
 
 
+def _replicated(dist, fn, kind):
+    """Run ``fn`` on every replica; reduce what the host needs (losses, callbacks, ok).
+
+    The meta-gradients stay per replica: the Keras meta-optimizer sums them across replicas
+    when it applies them (in replica context, as tf.distribute requires).
+    """
+    def run(*args):
+        shared = args[-2:] if kind == "train" else args[-1:] if kind == "warmup" else ()
+        per_replica = args[:len(args) - len(shared)]
+        def replica_fn(*replica_args):
+            result = fn(*replica_args)
+            if kind == "train":  # count the replicas whose loss or gradient is non-finite
+                result = dict(result, ok=tf.cast(tf.logical_not(result["ok"]), tf.int32))
+            return result
+
+        out = dist.run(replica_fn, args=tuple(per_replica) + tuple(shared))
+        if kind == "warmup":
+            return out
+        out = dict(out)
+        for key in ("meta_loss", "imitation_loss"):
+            out[key] = dist.reduce(tf.distribute.ReduceOp.MEAN, out[key], axis=None)
+        out["callbacks"] = tuple(dist.reduce(tf.distribute.ReduceOp.SUM, c, axis=None)
+                                 for c in out["callbacks"])
+        if kind == "train":
+            out["ok"] = tf.equal(dist.reduce(tf.distribute.ReduceOp.SUM, out["ok"], axis=None), 0)
+        return out
+    return run
+
+
 def _finite(x):
     return tf.reduce_all(tf.math.is_finite(x))
 
@@ -233,6 +262,7 @@ class MetaTrainer:
                  for g, w in zip(grads, self.weights)]
         perturbation.reset(False)
         ok = tf.reduce_all([_finite(loss)] + [_finite(g) for g in grads])
+        grads = self.clip(grads, self.weights)
         return {"meta_loss": meta, "imitation_loss": imit, "ok": ok, "grads": grads,
                 "learner": learner, "teachers": teachers, "callbacks": cb_states,
                 "steps": steps}
@@ -273,21 +303,35 @@ class MetaTrainer:
         return theta, states[0], states[1:]
 
     def _apply_meta_gradients(self, grads):
-        grads = self.clip(grads, self.weights)
         self.optimizer.apply_gradients(zip(grads, self.weights))
 
     def _compiled_fn(self, kind, problem):
+        """The compiled train / validation / warmup step of ``problem``.
+
+        With several replicas (a ``tf.distribute`` strategy in scope), the step runs on every
+        replica with its own optimizee, data and trajectories (per-replica arguments), and the
+        meta-gradients come back summed across replicas, the losses averaged.
+        """
         key = (kind, id(problem))
         if key not in self._compiled:
-            fn = {"train": self._train_step, "validation": self._validation_step,
-                  "warmup": self._warmup_step}[kind]
-            self._compiled[key] = tf.function(_bind(fn, problem))
+            fn = _bind({"train": self._train_step, "validation": self._validation_step,
+                        "warmup": self._warmup_step}[kind], problem)
+            dist = tf.distribute.get_strategy()
+            if dist.num_replicas_in_sync > 1:
+                fn = _replicated(dist, fn, kind)
+            self._compiled[key] = tf.function(fn)
         return self._compiled[key]
 
     @property
     def _apply_fn(self):
+        """Apply meta-gradients; per-replica ones are summed by the Keras optimizer."""
         if "apply" not in self._compiled:
-            self._compiled["apply"] = tf.function(self._apply_meta_gradients)
+            dist = tf.distribute.get_strategy()
+            if dist.num_replicas_in_sync > 1:
+                self._compiled["apply"] = tf.function(
+                    lambda grads: dist.run(self._apply_meta_gradients, args=(grads,)))
+            else:
+                self._compiled["apply"] = tf.function(self._apply_meta_gradients)
         return self._compiled["apply"]
 
     # ------------------------------------------------------------------ lifetimes
@@ -334,9 +378,21 @@ class MetaTrainer:
 
     def _train_problem(self, problem, unroll_len, p_teacher, epochs, depth, validation, seed,
                        warmup, warmup_rate, progress):
-        rng = np.random.default_rng(seed)
+        dist = tf.distribute.get_strategy()
+        replicas = dist.num_replicas_in_sync
+        # replica 0 draws exactly as a single-device run; the others get their own streams
+        rngs = [np.random.default_rng(seed)] + [
+            np.random.default_rng(None if seed is None else (seed, r)) for r in range(1, replicas)]
         if seed is not None:
-            tf.random.set_seed(seed)
+            tf.random.set_seed(seed if isinstance(seed, int) else
+                               int(np.random.SeedSequence(seed).generate_state(1)[0]))
+
+        def per_replica(values):
+            if replicas == 1:
+                return values[0]
+            return dist.experimental_distribute_values_from_function(
+                lambda ctx: values[ctx.replica_id_in_sync_group])
+
         stats = {k: [] for k in ("meta_loss", "imitation_loss", "meta_loss_weight",
                                  "imitation_loss_weight", "skipped", "attack_steps")}
         attacks = 0 if validation else self.policy.perturbation.adversarial_attack_steps
@@ -346,9 +402,10 @@ class MetaTrainer:
         cycle = depth + warmup
         for i in range(epochs * cycle):
             if i % cycle == 0:
-                scale, learner, teachers = self._new_lifetime(problem, rng)
-            x, y = problem.sample(unroll_len, rng)
-            x, y = tf.constant(x), tf.constant(y)
+                scale, learner, teachers = per_replica(
+                    [self._new_lifetime(problem, rng) for rng in rngs])
+            x, y = per_replica([tuple(tf.constant(a) for a in problem.sample(unroll_len, rng))
+                                for rng in rngs])
             if i % cycle < warmup:
                 theta, ls, ts = self._compiled_fn("warmup", problem)(
                     x, y, scale, learner[0], learner[1], tuple(t[1] for t in teachers),
