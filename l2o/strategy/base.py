@@ -25,6 +25,7 @@ advances and resumes all go through one code path.
 import json
 import math
 import numbers
+import os
 import time
 
 import numpy as np
@@ -406,7 +407,21 @@ class BaseStrategy:
         row["time"] = time.time()
         row["duration"] = row["time"] - start
         self.summary = self.experiment.append_summary(row)
+        self._tensorboard(row, step=len(self.summary) - 1)
         return row
+
+    def _tensorboard(self, row, step):
+        """Per-period scalars for TensorBoard, under ``log/tensorboard`` (one step per row)."""
+        import tensorflow as tf
+
+        if getattr(self, "_writer", None) is None:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.experiment.log_dir, "tensorboard"))
+        with self._writer.as_default():
+            for key, value in row.items():
+                if key not in ("time",) and isinstance(value, (int, float, np.number)):
+                    tf.summary.scalar(key, float(value), step=step)
+        self._writer.flush()
 
     def train(self, progress=True):
         """Run periods until the strategy is finished; resumes from summary.csv.
