@@ -33,6 +33,9 @@ BASE = {
         "pbar_values": ["meta_loss", "imitation_loss"],
         "mean_stats": ["meta_loss", "imitation_loss"],
         "stack_stats": ["meta_loss", "imitation_loss"],
+        # Project addition: the learner runs with training=True during validation (input
+        # noise and random weight perturbations on), as in the reference; False turns it off.
+        "validation_noise": True,
     },
     "optimizer": {
         "class_name": "Adam",
