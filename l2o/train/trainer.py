@@ -308,17 +308,16 @@ class MetaTrainer:
     def _compiled_fn(self, kind, problem):
         """The compiled train / validation / warmup step of ``problem``.
 
-        With several replicas (a ``tf.distribute`` strategy in scope), the step runs on every
-        replica with its own optimizee, data and trajectories (per-replica arguments), and the
-        meta-gradients come back summed across replicas, the losses averaged.
+        Under a ``tf.distribute`` strategy scope the step runs through ``strategy.run``: on
+        every replica with its own optimizee, data and trajectories (per-replica arguments);
+        the losses come back averaged and the meta-gradients are summed when applied.
         """
         key = (kind, id(problem))
         if key not in self._compiled:
             fn = _bind({"train": self._train_step, "validation": self._validation_step,
                         "warmup": self._warmup_step}[kind], problem)
-            dist = tf.distribute.get_strategy()
-            if dist.num_replicas_in_sync > 1:
-                fn = _replicated(dist, fn, kind)
+            if tf.distribute.has_strategy():
+                fn = _replicated(tf.distribute.get_strategy(), fn, kind)
             self._compiled[key] = tf.function(fn)
         return self._compiled[key]
 
@@ -327,7 +326,7 @@ class MetaTrainer:
         """Apply meta-gradients; per-replica ones are summed by the Keras optimizer."""
         if "apply" not in self._compiled:
             dist = tf.distribute.get_strategy()
-            if dist.num_replicas_in_sync > 1:
+            if tf.distribute.has_strategy():  # Keras applies in replica context only
                 self._compiled["apply"] = tf.function(
                     lambda grads: dist.run(self._apply_meta_gradients, args=(grads,)))
             else:

@@ -1,0 +1,84 @@
+"""Evaluate a fixed analytical optimizer on evaluation problems, for comparison.
+
+    python baseline.py --problem=conv_train,conv_wider --optimizer=adam --repeat=10
+
+Writes ``<directory>/<optimizer>/<problem>.npz`` (atomically), with the same arrays as
+evaluate.py's ``eval/<problem>/<checkpoint>.npz``, so both plot side by side.
+"""
+
+from pathlib import Path
+
+from l2o import cli
+
+SCRIPT = cli.Script(
+    "baseline.py",
+    "Evaluate a fixed analytical optimizer (Adam, RMSProp, SGD, ...) on evaluation problems.",
+    (
+        cli.Flag("problem", str, "conv_train", "comma list of evaluation problems"),
+        cli.Flag("optimizer", str, "adam",
+                 "baseline key: adam, rmsprop, sgd, momentum, momentum_custom, addsign, "
+                 "powersign, or the *_deep variants"),
+        cli.Flag("repeat", int, 10, "independent runs per problem (at least 1)"),
+        cli.Flag("keras", bool, True,
+                 "true: Keras' own Adam/RMSprop/SGD where one exists; false: always the l2o "
+                 "analytical rule"),
+        cli.Flag("directory", str, "baseline", "output folder; files go to "
+                                               "`<directory>/<optimizer>/<problem>.npz`"),
+        cli.Flag("dataset", str, None, "replace the problems' dataset, e.g. mnist_5k (offline)",
+                 shown="the problem's"),
+        cli.Flag("epochs", int, None, "train model problems for this many epochs instead of "
+                                      "their own (a quick look)", shown="the problem's"),
+        *cli.device_flags(),
+    ),
+)
+
+
+def main(argv):
+    if SCRIPT.wants_help(argv):
+        print(SCRIPT.help_text(), end="")
+        return 0
+    args, _, _ = SCRIPT.parse(argv)
+    cli.check_repeat(args.repeat)
+    cli.check_epochs(args.epochs)
+    cli.check_vgpu(args.vgpu, args.vram)
+    args.gpus = cli.check_gpus(args.gpus)
+    problems = cli.check_problems(args.problem)
+    output = Path(args.directory)
+    if output.exists() and not output.is_dir():
+        raise cli.UsageError(f"--directory={args.directory} is a file, not a folder")
+
+    # Importing the evaluation code imports TensorFlow but runs no op, so the devices can
+    # still be configured afterwards.
+    from l2o.errors import unknown
+    from l2o.evaluate import BASELINES, get_eval_problem, is_function_problem, make_baseline
+    from l2o.evaluate import run_repeats
+    from l2o.results import atomic_savez
+
+    if args.optimizer not in BASELINES:
+        raise unknown("baseline optimizer", args.optimizer, BASELINES)
+    strategy = cli.create_devices(args)
+
+    def make_optimizer():
+        return make_baseline(args.optimizer, use_keras=args.keras)
+
+    make_optimizer()  # an optimizer that cannot be built fails before any fit
+    written = []
+    for problem in problems:
+        spec = get_eval_problem(problem, dataset=args.dataset)
+        if args.epochs is not None and not is_function_problem(spec):
+            spec["epochs"] = args.epochs
+        print(f"Evaluating baseline {args.optimizer} on {problem}: repeat={args.repeat}",
+              flush=True)
+        with cli.problem_scope(strategy, problem):
+            results = run_repeats(make_optimizer, spec, args.repeat)
+        path = atomic_savez(output / args.optimizer / f"{problem}.npz", **results)
+        print(f"Saved baseline: {path}", flush=True)
+        written.append(path)
+    print(f"Wrote {len(written)} baseline file(s):")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.main_wrapper(main)

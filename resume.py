@@ -1,0 +1,43 @@
+"""Resume (or finish) training an experiment folder from its own config.json.
+
+    python resume.py results/rnnprop/min-max/1
+
+The same as running train.py again with the original arguments, without having to repeat them.
+"""
+
+from l2o import cli
+
+SCRIPT = cli.Script(
+    "resume.py",
+    "Continue training the experiment in <directory> from its last finished period, with the "
+    "settings saved in its config.json.",
+    (
+        *cli.device_flags(),
+        cli.Flag("info", bool, False, "print the config before training"),
+    ),
+    positionals=(("directory", "the experiment folder (it holds config.json)"),),
+)
+
+
+def main(argv):
+    if SCRIPT.wants_help(argv):
+        print(SCRIPT.help_text(), end="")
+        return 0
+    args, positionals, _ = SCRIPT.parse(argv)
+    cli.check_vgpu(args.vgpu, args.vram)
+    args.gpus = cli.check_gpus(args.gpus)
+    directory = positionals[0]
+    from l2o.strategy import read_config
+
+    cli.check_strategy_settings(read_config(directory))
+
+    strategy = cli.create_devices(args)  # built and trained in its scope, as in train.py
+    from l2o.strategy import build_from_config
+
+    with strategy.scope():
+        build_from_config(directory, info=args.info).train()
+    return 0
+
+
+if __name__ == "__main__":
+    cli.main_wrapper(main)

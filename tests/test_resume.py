@@ -1,0 +1,64 @@
+"""A training process killed with SIGKILL mid-period resumes from its last complete period."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from l2o.saving import read_network_weights
+from l2o.results import base_name
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _command(directory):
+    return [sys.executable, os.path.join(ROOT, "train.py"), "--strategy=repeat",
+            "--policy=rnnprop", "--presets=conv_train,adam,rmsprop,offline,debug_tiny",
+            "--strategy/num_periods=4", "--strategy/epochs=2", f"--directory={directory}"]
+
+
+def _rows(directory):
+    path = os.path.join(directory, "summary.csv")
+    return len(pd.read_csv(path)) if os.path.exists(path) else 0
+
+
+def test_sigkill_mid_period_then_resume(tmp_path):
+    directory = str(tmp_path / "results" / "rnnprop" / "resume" / "1")
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(_command(directory), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 300
+        while _rows(directory) < 1 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert _rows(directory) >= 1, proc.stdout.read() if proc.poll() is not None else ""
+        time.sleep(1.5)  # into the next period (each takes a few seconds here)
+        assert proc.poll() is None, "training finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done_before = _rows(directory)
+    assert 1 <= done_before < 4
+
+    rerun = subprocess.run(_command(directory), env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Resuming" in rerun.stdout
+
+    summary = pd.read_csv(os.path.join(directory, "summary.csv"))
+    # one row per completed (period, repeat), nothing duplicated, every period done
+    assert not summary.duplicated(["period", "repeat"]).any()
+    assert sorted(set(summary["period"].astype(int))) == [0, 1, 2, 3]
+    assert len(summary) >= done_before + (4 - summary.loc[:done_before - 1, "period"].nunique())
+    for _, row in summary.iterrows():
+        prefix = os.path.join(directory, "checkpoint",
+                              base_name({"period": row["period"], "repeat": row["repeat"]}))
+        weights = read_network_weights(prefix)
+        assert "recurrent/0/kernel" in weights
+    leftovers = [f for f in os.listdir(os.path.join(directory, "checkpoint")) if ".tmp" in f]
+    assert leftovers == [] or all(f.startswith(".tmp") for f in leftovers)
