@@ -114,7 +114,8 @@ def default_metadata(summary):
         return {"stage": int(stage), "period": int(period), "repeat": int(repeat)}
     period = summary["period"].max()
     if "repeat" in summary.columns:
-        repeat = summary.loc[summary["period"] == period, "repeat"].max()
+        # as l2o.strategy.RepeatStrategy: the best (lowest-validation) attempt of the period
+        repeat = lowest_validation_row(summary[summary["period"] == period])["repeat"]
         return {"period": int(period), "repeat": int(repeat)}
     return {"period": int(period)}
 
