@@ -181,18 +181,13 @@ def boxplot(ax, results, stat="val_best", k=2.0):
 def accepted_rows(summary):
     """The rows of summary.csv that training kept, one per period (per stage and period).
 
-    Repeat strategy: a period's highest repeat (the one training went on from). Curriculum:
-    the lowest-validation repeat, the library's rule for the best checkpoint.
+    Repeat and curriculum strategies: the lowest-validation repeat, the library's rule for
+    the checkpoint training goes on from.
     """
     if "repeat" not in summary.columns:
         return summary
-    keep = []
     groups = ["stage", "period"] if "stage" in summary.columns else ["period"]
-    for _, rows in summary.groupby(groups, sort=True):
-        if "stage" in summary.columns:
-            keep.append(lowest_validation_row(rows).name)
-        else:
-            keep.append(rows["repeat"].idxmax())
+    keep = [lowest_validation_row(rows).name for _, rows in summary.groupby(groups, sort=True)]
     return summary.loc[keep]
 
 

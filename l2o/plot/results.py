@@ -9,8 +9,8 @@ over the evaluation runs on axis 0 (see :mod:`l2o.evaluate`). The files live at
 
 Which checkpoint a folder stands for, when none is named: the only file present; otherwise the
 checkpoint the strategy itself evaluates by default, read from ``summary.csv`` (Simple: the last
-period; Repeat: the last period's last repeat; Curriculum: the last stage's lowest-validation
-period and, among its repeats, the lowest-validation one); otherwise the latest file. Deviation
+period; Repeat: the last period's lowest-validation repeat; Curriculum: the last stage's
+lowest-validation period and, among its repeats, the lowest-validation one); otherwise the latest file. Deviation
 from the reference plots: they took the *highest* repeat of a curriculum period, which is not
 the checkpoint the library treats as best; here both agree. The grid-search path is the one the
 grid-search script writes (the reference plot loader swapped policy and problem).
