@@ -23,3 +23,16 @@ def pretrained():
     if not os.path.isdir(PRETRAINED):
         pytest.skip("../shared/reference/pretrained is not present")
     return os.path.abspath(PRETRAINED)
+
+
+@pytest.fixture(scope="session")
+def two_cpus():
+    """One MirroredStrategy over the two logical CPUs, shared by every test of the session.
+
+    Several MirroredStrategy objects in one process reuse collective instance keys, and their
+    all-reduces then collide ("Shape mismatch in the collective instance"): share one.
+    """
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        pytest.skip("needs 2 logical CPUs (configured in conftest before TF starts)")
+    return tf.distribute.MirroredStrategy(devices[:2])

@@ -88,10 +88,9 @@ def test_evaluate_model_dp_shapes_and_equivalence_without_clip_or_noise():
     np.testing.assert_allclose(dp["batch_loss"], plain["batch_loss"], rtol=1e-4)
 
 
-def test_evaluate_model_under_two_replica_strategy_matches_one_device():
+def test_evaluate_model_under_two_replica_strategy_matches_one_device(two_cpus):
     single = evaluate_model(keras.optimizers.SGD(0.5), seed=5, **TINY)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
+    with two_cpus.scope():
         mirrored = evaluate_model(keras.optimizers.SGD(0.5), seed=5, **TINY)
     _check_shapes(mirrored)
     np.testing.assert_allclose(mirrored["batch_loss"], single["batch_loss"], rtol=1e-4)

@@ -89,13 +89,10 @@ def test_config_round_trip_keeps_policy_weights():
         np.testing.assert_array_equal(v, clone.policy.get_weights()[k])
 
 
-def test_mirrored_strategy_matches_single_device(pretrained):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if len(devices) < 2:
-        pytest.skip("needs 2 logical CPUs (configured in conftest before TF starts)")
+def test_mirrored_strategy_matches_single_device(pretrained, two_cpus):
     x, y = _data()
     single = _train(_model(), l2o.load(f"{pretrained}/choice-large/7"), x, y, 4)
-    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    strategy = two_cpus
     with strategy.scope():
         model = _model()
         opt = l2o.load(f"{pretrained}/choice-large/7")

@@ -332,10 +332,7 @@ def test_evaluation_never_perturbs():
 
 # ---------------------------------------------------------------------- several replicas
 
-def test_two_replicas_sum_meta_gradients_and_average_losses():
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if len(devices) < 2:
-        pytest.skip("needs 2 logical CPUs (configured in conftest before TF starts)")
+def test_two_replicas_sum_meta_gradients_and_average_losses(two_cpus):
     settings = dict(teachers=[adam_teacher()], il_mode="meta", parameter_scale_spread=1.0,
                     optimizer={"class_name": "SGD", "config": {"learning_rate": 1.0}},
                     gradient_clipping={"class_name": "SimpleGC", "config": {"clip_value": -1}})
@@ -349,8 +346,7 @@ def test_two_replicas_sum_meta_gradients_and_average_losses():
 
     step0, meta0 = single(7)          # replica 0 draws as a single-device run with seed 7
     step1, meta1 = single((7, 1))     # replica 1 has its own stream
-    strategy = tf.distribute.MirroredStrategy(devices[:2])
-    with strategy.scope():
+    with two_cpus.scope():
         trainer = _trainer(build_policy("SGDOptimizer", {"learning_rate": 0.05, "trainable": True}),
                            **settings)
         before = float(trainer.policy.learning_rate.numpy())
