@@ -149,3 +149,21 @@ def test_registry_errors():
         build_policy("AdamOptimizer", {"perturbation": {"class_name": "FGSMPerturbation",
                                                         "config": {"step_size": 0.1}}})
     assert {"RNNPropOptimizer", "AdamOptimizer", "AdaptiveAddSignOptimizer"} <= set(l2o.policy_names())
+
+
+def test_lstm_column_layout_equals_row_layout():
+    """The feature-major fast path of layers.LSTM/Dense is the same maths as the row one."""
+    from l2o.policies.layers import Dense, lstm_stack, run_columns, run_stack, stack_state
+
+    tf.keras.utils.set_random_seed(3)
+    stack = lstm_stack(2, [5, 4], {"use_bias": True})
+    head = Dense(4, 1, activation="tanh")
+    x = tf.random.normal([7, 2])
+    rows_state = stack_state(stack, 7)
+    cols_state = {k: [tf.transpose(t) for t in v] for k, v in rows_state.items()}
+    for _ in range(3):
+        h_rows, rows_state = run_stack(stack, x, rows_state, tf.convert_to_tensor)
+        h_cols, cols_state = run_columns(stack, [tf.transpose(x)], cols_state, tf.convert_to_tensor)
+        np.testing.assert_allclose(tf.transpose(h_cols).numpy(), h_rows.numpy(), atol=1e-6)
+        np.testing.assert_allclose(tf.transpose(head.columns(h_cols)).numpy(),
+                                   head(h_rows).numpy(), atol=1e-6)

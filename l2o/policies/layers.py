@@ -40,6 +40,11 @@ class Dense(tf.Module):
     def __call__(self, x, read=_identity):
         return self.activation(tf.matmul(x, read(self.kernel)) + read(self.bias))
 
+    def columns(self, x, read=_identity):
+        """The same layer on feature-major input: ``x`` [in, N] -> [units, N]."""
+        out = tf.matmul(read(self.kernel), x, transpose_a=True) + read(self.bias)[:, None]
+        return self.activation(out)
+
 
 class LSTM(tf.Module):
     """One LSTM layer, Keras semantics (``unit_forget_bias`` sets the forget bias to 1)."""
@@ -80,6 +85,30 @@ class LSTM(tf.Module):
         h = o * self.activation(c)
         return h, [h, c]
 
+    def columns(self, rows, ones, state, read=_identity):
+        """The same step feature-major: one column per coordinate.
+
+        ``rows``: input features, tensors [d_k, N]; ``ones``: a [1, N] row of ones; ``state``:
+        ``[h, c]``, each [units, N]. The bias is folded into one product,
+        ``z = [kernel; recurrent_kernel; bias]^T @ [rows; h; 1]``, and the gates are split off
+        ``z`` along rows, which shares its buffer (when ``units * N`` is a multiple of 16
+        floats) and differentiates into a concat. About 10% faster per RNNProp step on an
+        18k-parameter model than the row layout (benchmarks/README.md).
+        """
+        units = self.units
+        h, c = state
+        pieces = [read(self.kernel), read(self.recurrent_kernel)]
+        inputs = list(rows) + [h]
+        if self.use_bias:
+            pieces.append(read(self.bias)[None])
+            inputs.append(ones)
+        z = tf.matmul(tf.concat(pieces, axis=0), tf.concat(inputs, axis=0), transpose_a=True)
+        z_if, z_c, z_o = tf.split(z, [2 * units, units, units], axis=0)
+        i, f = tf.split(self.recurrent_activation(z_if), 2, axis=0)
+        c = f * c + i * self.activation(z_c)
+        h = self.recurrent_activation(z_o) * self.activation(c)
+        return h, [h, c]
+
 
 LSTM_KWARGS = ("activation", "recurrent_activation", "use_bias", "kernel_initializer",
                "recurrent_initializer", "bias_initializer", "unit_forget_bias")
@@ -110,3 +139,22 @@ def run_stack(stack, x, state, read):
 
 def stack_state(stack, n):
     return {f"rnn_{i}": layer.initial_state(n) for i, layer in enumerate(stack)}
+
+
+def run_columns(stack, rows, state, read):
+    """:func:`run_stack` feature-major: ``rows`` [d_k, N] in, ``h`` [units, N] out."""
+    ones = tf.ones_like(rows[0][:1])
+    new_state = {}
+    for i, layer in enumerate(stack):
+        h, new_state[f"rnn_{i}"] = layer.columns(rows, ones, state[f"rnn_{i}"], read)
+        rows = [h]
+    return h, new_state
+
+
+def column_state(stack, n):
+    """Zero feature-major states ``{"rnn_i": [h, c]}``, each [units, n]."""
+    out = {}
+    for i, layer in enumerate(stack):
+        zeros = tf.zeros(tf.stack([layer.units, n]))
+        out[f"rnn_{i}"] = [zeros, zeros]
+    return out

@@ -4,12 +4,15 @@ Per coordinate: Adam-style moments with the time-independent correction, feature
 ``[m~, g~]`` (corrected moment and gradient divided by the RMS), a stack of LSTMs and a
 ``tanh`` Dense(1) head scaled by ``alpha``, so ``|delta| <= alpha``. Every weight read goes
 through the perturbation hook when ``training`` (stability-aware amalgamation).
+
+The LSTM state of a parameter with N scalars is held feature-major, ``h`` and ``c`` of shape
+``[units, N]`` (one column per coordinate): the faster layout of ``layers.run_columns``.
 """
 
 import tensorflow as tf
 
 from l2o.policies.base import Policy, corrected, moments, register
-from l2o.policies.layers import Dense, lstm_stack, run_stack, stack_state
+from l2o.policies.layers import Dense, column_state, lstm_stack, run_columns
 
 
 class _RNNPropFamily(Policy):
@@ -30,7 +33,7 @@ class _RNNPropFamily(Policy):
 
     def init_state(self, param):
         n = tf.size(param)
-        state = stack_state(self.recurrent, n)
+        state = column_state(self.recurrent, n)
         state["m"] = tf.zeros_like(param)
         state["v"] = tf.zeros_like(param)
         return state
@@ -51,9 +54,9 @@ class _RNNPropFamily(Policy):
 
     def _network(self, m_tilde, g_tilde, state, training):
         read = self.reader(training)
-        x = tf.stack([tf.reshape(m_tilde, [-1]), tf.reshape(g_tilde, [-1])], axis=1)
-        h, new_state = run_stack(self.recurrent, x, state, read)
-        return self.delta(h, read), new_state
+        rows = [tf.reshape(m_tilde, [1, -1]), tf.reshape(g_tilde, [1, -1])]
+        h, new_state = run_columns(self.recurrent, rows, state, read)
+        return self.delta.columns(h, read), new_state
 
     def _direction(self, out, m_tilde, g_tilde):
         raise NotImplementedError
