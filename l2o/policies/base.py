@@ -174,3 +174,15 @@ def moments(grad, m, v, beta_1, beta_2):
 def corrected(m, v, beta_1, beta_2):
     """The reference's time-independent "bias correction": m/(1-b1), v/(1-b2)."""
     return m / (1.0 - beta_1), v / (1.0 - beta_2)
+
+
+def rnnprop_features(grad, m, v, beta_1, beta_2, epsilon):
+    """New moments and RNNProp's normalised features: ``(m, v, m~, g~)``.
+
+    ``m~ = m^ / sqrt(v^ + eps)`` and ``g~ = g / sqrt(v^ + eps)`` with the time-independent
+    correction; shared by RNNProp, its LR variants and the legacy choice policies.
+    """
+    m, v = moments(grad, m, v, beta_1, beta_2)
+    m_hat, v_hat = corrected(m, v, beta_1, beta_2)
+    rms = tf.sqrt(v_hat + epsilon)
+    return m, v, m_hat / rms, grad / rms

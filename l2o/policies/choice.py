@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from l2o.errors import L2OError, unknown
 from l2o.policies.analytical import Analytical
-from l2o.policies.base import (Policy, build_policy, corrected, get_policy_class, moments,
-                               policy_names, register)
+from l2o.policies.base import (Policy, build_policy, get_policy_class, policy_names,
+                               register, rnnprop_features)
 from l2o.policies.layers import Dense, lstm_stack, run_stack, stack_state
 
 _TINY = float(np.finfo(np.float32).tiny)
@@ -208,10 +208,8 @@ class ChoiceOptimizer(Policy):
 
     def step(self, param, grad, state, training=False):
         read = self.reader(training)
-        m, v = moments(grad, state["m"], state["v"], self.beta_1, self.beta_2)
-        m_hat, v_hat = corrected(m, v, self.beta_1, self.beta_2)
-        rms = tf.sqrt(v_hat + self.epsilon)
-        m_tilde, g_tilde = m_hat / rms, grad / rms
+        m, v, m_tilde, g_tilde = rnnprop_features(grad, state["m"], state["v"], self.beta_1,
+                                                  self.beta_2, self.epsilon)
         x = tf.concat([_rows(m_tilde), _rows(g_tilde)], 1)
         h, new_state = run_stack(self.recurrent, x, state, read)
         weights = softmax(self.choice(h, read), self.hardness, training, self.epsilon)
@@ -280,10 +278,9 @@ class ChoiceLargeOptimizer(Policy):
 
     def step(self, param, grad, state, training=False):
         read = self.reader(training)
-        m, v = moments(grad, state["m"], state["v"], self.beta_1, self.beta_2)
-        m_hat, v_hat = corrected(m, v, self.beta_1, self.beta_2)
-        rms = tf.sqrt(v_hat + self.epsilon)
-        m_tilde, g_tilde = _rows(m_hat / rms), _rows(grad / rms)
+        m, v, m_tilde, g_tilde = rnnprop_features(grad, state["m"], state["v"], self.beta_1,
+                                                  self.beta_2, self.epsilon)
+        m_tilde, g_tilde = _rows(m_tilde), _rows(g_tilde)
         g, m_rows = _rows(grad), _rows(m)
         phi = 1.0 / (1.0 + tf.cast(state["time"], tf.float32) / self.time_scale)
         x = tf.concat([g, m_rows, g_tilde, m_tilde, tf.fill(tf.shape(g), phi)], 1)

@@ -11,7 +11,7 @@ The LSTM state of a parameter with N scalars is held feature-major, ``h`` and ``
 
 import tensorflow as tf
 
-from l2o.policies.base import Policy, corrected, moments, register
+from l2o.policies.base import Policy, register, rnnprop_features
 from l2o.policies.layers import Dense, column_state, lstm_stack, run_columns
 
 
@@ -47,10 +47,9 @@ class _RNNPropFamily(Policy):
         """Noisy gradient, new moments, and the normalised features m~, g~."""
         if training and self.input_noise > 0:
             grad = grad + tf.random.normal(tf.shape(grad), stddev=self.input_noise)
-        m, v = moments(grad, state["m"], state["v"], self.beta_1, self.beta_2)
-        m_hat, v_hat = corrected(m, v, self.beta_1, self.beta_2)
-        rms = tf.sqrt(v_hat + self.epsilon)
-        return grad, m, v, m_hat / rms, grad / rms
+        m, v, m_tilde, g_tilde = rnnprop_features(grad, state["m"], state["v"], self.beta_1,
+                                                  self.beta_2, self.epsilon)
+        return grad, m, v, m_tilde, g_tilde
 
     def _network(self, m_tilde, g_tilde, state, training):
         read = self.reader(training)

@@ -17,7 +17,6 @@ scalar: the learner sees gradients w.r.t. ``theta``; teachers see the true coord
 """
 
 import os
-import time
 
 import keras
 import numpy as np
