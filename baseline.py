@@ -38,11 +38,7 @@ def main(argv):
         print(SCRIPT.help_text(), end="")
         return 0
     args, _, _ = SCRIPT.parse(argv)
-    cli.check_repeat(args.repeat)
-    cli.check_epochs(args.epochs)
-    cli.check_vgpu(args.vgpu, args.vram)
-    args.gpus = cli.check_gpus(args.gpus)
-    problems = cli.check_problems(args.problem)
+    problems = cli.check_evaluation_flags(args)
     output = Path(args.directory)
     if output.exists() and not output.is_dir():
         raise cli.UsageError(f"--directory={args.directory} is a file, not a folder")

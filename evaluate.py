@@ -139,11 +139,7 @@ def main(argv):
         print(SCRIPT.help_text(), end="")
         return 0
     args, _, overrides = SCRIPT.parse(argv)
-    cli.check_repeat(args.repeat)
-    cli.check_epochs(args.epochs)
-    cli.check_vgpu(args.vgpu, args.vram)
-    args.gpus = cli.check_gpus(args.gpus)
-    problems = cli.check_problems(args.problem)
+    problems = cli.check_evaluation_flags(args)
     work = plan(experiment_folders(args.directory, args.recursive), checkpoint_list(args),
                 overrides)
 

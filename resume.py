@@ -24,8 +24,7 @@ def main(argv):
         print(SCRIPT.help_text(), end="")
         return 0
     args, positionals, _ = SCRIPT.parse(argv)
-    cli.check_vgpu(args.vgpu, args.vram)
-    args.gpus = cli.check_gpus(args.gpus)
+    cli.check_device_flags(args)
     directory = positionals[0]
     from l2o.strategy import read_config
 

@@ -79,8 +79,7 @@ def main(argv):
     if args.list_presets:
         list_presets()
         return 0
-    cli.check_vgpu(args.vgpu, args.vram)
-    args.gpus = cli.check_gpus(args.gpus)
+    cli.check_device_flags(args)
     config = resolve_config(args, overrides)
     check_directory(args.directory, config)
 

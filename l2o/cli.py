@@ -300,6 +300,20 @@ def check_vgpu(vgpu, vram):
         raise UsageError(f"--vram must be a positive number of MB, got {vram}")
 
 
+def check_device_flags(args):
+    """``--vgpu/--vram`` ranges and ``--gpus`` syntax; normalises ``args.gpus`` in place."""
+    check_vgpu(args.vgpu, args.vram)
+    args.gpus = check_gpus(args.gpus)
+
+
+def check_evaluation_flags(args):
+    """The flags evaluate.py and baseline.py share; returns the ``--problem`` names."""
+    check_repeat(args.repeat)
+    check_epochs(args.epochs)
+    check_device_flags(args)
+    return check_problems(args.problem)
+
+
 def check_gpus(gpus):
     """Syntax of ``--gpus`` (which indices exist is only known once TensorFlow runs)."""
     if gpus is None:
