@@ -354,3 +354,21 @@ def test_two_replicas_sum_meta_gradients_and_average_losses(two_cpus):
     assert out["mean"]["meta_loss"] == pytest.approx((meta0 + meta1) / 2, rel=1e-5)
     assert float(trainer.policy.learning_rate.numpy()) - before == pytest.approx(step0 + step1, rel=1e-5)
     assert abs(step0 - step1) > 1e-6  # the replicas really saw different optimizees
+
+
+def test_validation_scores_each_teacher_on_the_same_unrolls():
+    """A teacher running the learner's own rule scores exactly the learner's validation."""
+    learner = build_policy("AdamOptimizer", {"learning_rate": 0.1, "epsilon": 1e-10,
+                                             "trainable": True})
+    teachers = [adam_teacher(0.1), adam_teacher(0.01)]
+    trainer = MetaTrainer(learner, teachers=teachers, parameter_scale_spread=0.0)
+    assert trainer.teacher_labels == ["adam", "adam_2"]
+    out = trainer.train([TinyProblem()], unroll_len=4, p_teacher=0.0, epochs=2, depth=2,
+                        validation=True, seed=3, progress=False)
+    scores = out["mean"]["teacher_meta_loss"]
+    assert scores["adam"] == pytest.approx(out["mean"]["meta_loss"], rel=1e-6)
+    # the slower teacher descends less: a higher (worse) meta-loss
+    assert scores["adam_2"] > scores["adam"] + 0.1
+    training = trainer.train([TinyProblem()], unroll_len=4, p_teacher=0.0, epochs=1, depth=1,
+                             progress=False)
+    assert "teacher_meta_loss" not in training["mean"]

@@ -32,7 +32,7 @@ import numpy as np
 
 from l2o.config.schedules import float_schedule, integer_schedule
 from l2o.errors import L2OError, unknown
-from l2o.results import Experiment, atomic_savez, base_name
+from l2o.results import Experiment, base_name
 
 _REGISTRY = {}
 
@@ -144,6 +144,29 @@ def require(row, what):
 
 def _format(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def evaluation_record(problem, spec, repeat, seed, warmup_settings):
+    """The settings stored with an evaluation (what makes two evaluations comparable)."""
+    record = {"problem": str(problem), "repeat": int(repeat),
+              "seed": None if seed is None else int(seed),
+              "warmup": int(warmup_settings["warmup"]),
+              "warmup_rate": float(warmup_settings["warmup_rate"])}
+    if "steps" in spec:
+        record["steps"] = int(spec["steps"])
+    else:
+        record.update(dataset=str(spec["dataset"]), epochs=int(spec["epochs"]),
+                      batch_size=int(spec["batch_size"]))
+    return record
+
+
+def describe_settings(settings):
+    """One line such as ``dataset=mnist_5k, epochs=10, repeat=5, seed=0, warmup=0``."""
+    if not settings:
+        return "settings not recorded"
+    keys = ("dataset", "epochs", "steps", "batch_size", "repeat", "seed", "warmup",
+            "warmup_rate")
+    return ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
 
 
 # -- the base class ------------------------------------------------------------------------
@@ -385,11 +408,13 @@ class BaseStrategy:
                                      **validation_args)
         mean = dict(result.get("mean", {}))
         validation = float(checked["mean"]["meta_loss"])
+        teachers = checked["mean"].get("teacher_meta_loss", {})
         skipped = int(mean.pop("skipped", 0) or 0)
         print(f"imitation: {mean.get('imitation_loss', float('nan')):.4f} | "
               f"meta: {mean.get('meta_loss', float('nan')):.4f} | "
-              f"validation: {validation:.4f}" + (f" | skipped: {skipped}" if skipped else ""),
-              flush=True)
+              f"validation: {validation:.4f}" + "".join(
+                  f" | {name}: {value:.4f}" for name, value in teachers.items())
+              + (f" | skipped: {skipped}" if skipped else ""), flush=True)
 
         prefix = self.experiment.checkpoint_prefix(metadata)
         self.trainer.save(prefix)
@@ -399,6 +424,8 @@ class BaseStrategy:
 
         row = {"validation": validation, "time": None, "duration": None}
         row.update(metadata)
+        # the teachers' own validation meta-loss, beside the learner's: lower is better
+        row.update({f"validation_{name}": value for name, value in teachers.items()})
         row.update({k: train_args[k] for k in HYPER})
         for key in self.stat_columns:
             row[key] = float(mean.pop(key, float("nan")))
@@ -455,16 +482,41 @@ class BaseStrategy:
         return {"warmup": int(args["warmup"]) * int(args["unroll_len"]),
                 "warmup_rate": float(args["warmup_rate"])}
 
+    def evaluation_warmup(self, warmup="none", warmup_rate=None):
+        """The warmup an evaluation applies: ``{"warmup": iterations, "warmup_rate": rate}``.
+
+        ``warmup`` is the protocol: ``"none"`` (the default) is what a user of ``l2o.load``
+        gets from an optimizer validated without warmup, 0 SGD iterations; ``"config"`` is
+        the paper's protocol, the validation warmup of the config
+        (:meth:`evaluation_settings`, 100 SGD iterations at 0.05 for the paper's curriculum);
+        a whole number is that many iterations. ``warmup_rate`` overrides the config's rate.
+        """
+        settings = self.evaluation_settings()
+        if warmup == "none":
+            settings["warmup"] = 0
+        elif warmup != "config":
+            if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+                raise L2OError(f"evaluation warmup must be 'none', 'config' or a whole number "
+                               f">= 0 of SGD iterations, got {warmup!r}")
+            settings["warmup"] = int(warmup)
+        if warmup_rate is not None:
+            settings["warmup_rate"] = _real("warmup_rate", warmup_rate)
+        return settings
+
     def evaluate(self, metadata=None, repeat=10, problem="conv_train", suffix="", dataset=None,
-                 progress=True):
+                 progress=True, warmup="none", warmup_rate=None, seed=None, overwrite=False):
         """Evaluate a checkpoint (default: :meth:`default_metadata`) on a named problem.
 
         Restores the policy only, builds a fresh :class:`l2o.optimizer.LearnedOptimizer` per
-        run with the evaluation warmup (none for function problems), and saves the stacked
-        results to ``eval/<problem>[_suffix][_dbg]/<base>.npz``. Returns that path.
+        run with the warmup of :meth:`evaluation_warmup` (none for function problems), and
+        saves the stacked results and their settings (problem, dataset, epochs, repeat, seed,
+        warmup, warmup_rate) to ``eval/<problem>[_suffix][_dbg]/<base>.npz``. A file there
+        that holds other settings is never replaced silently: that is an L2OError unless
+        ``overwrite``. Returns the path.
         """
         from l2o import evaluate as evaluation
         from l2o.optimizer import LearnedOptimizer
+        from l2o.results import read_evaluation_settings, save_evaluation
         from l2o.saving import restore_policy
 
         if not isinstance(problem, str):
@@ -472,29 +524,36 @@ class BaseStrategy:
                            f"{', '.join(sorted(evaluation.EVAL_PROBLEMS))}")
         spec = evaluation.get_eval_problem(problem, dataset=dataset)
         metadata = self.complete_metadata(metadata)
+        warmup_settings = self.evaluation_warmup(warmup, warmup_rate)
+        if evaluation.is_function_problem(spec):
+            warmup_settings["warmup"] = 0
+        debug = bool(getattr(self.policy, "debug", False))
+        path = self.experiment.eval_path(problem, metadata, suffix=suffix, debug=debug)
+        record = evaluation_record(problem, spec, repeat, seed, warmup_settings)
+        if path.exists() and not overwrite:
+            held = read_evaluation_settings(path)
+            if held != record:
+                raise L2OError(f"{path} holds an evaluation with other settings "
+                               f"({describe_settings(held)}; this one: "
+                               f"{describe_settings(record)}); pass a suffix to write beside "
+                               "it, or overwrite it explicitly")
+
         prefix = self.experiment.checkpoint_prefix(metadata)
         restore_policy(self.policy, prefix)
         self._in_memory = None  # the meta-optimizer was not restored with it
         print(f"Loaded policy: {prefix}", flush=True)
-
-        settings = self.evaluation_settings()
-        if evaluation.is_function_problem(spec):
-            settings["warmup"] = 0
         policy = self.policy
 
         def make_optimizer():
-            return LearnedOptimizer(policy, warmup=settings["warmup"],
-                                    warmup_rate=settings["warmup_rate"],
+            return LearnedOptimizer(policy, warmup=warmup_settings["warmup"],
+                                    warmup_rate=warmup_settings["warmup_rate"],
                                     name="OptimizerEvaluation")
 
-        debug = bool(getattr(policy, "debug", False))
-        print(f"Evaluating {base_name(metadata)} on {problem}: repeat={repeat}, "
-              f"warmup={settings['warmup']}, warmup_rate={_format(settings['warmup_rate'])}",
+        print(f"Evaluating {base_name(metadata)} on {problem}: {describe_settings(record)}",
               flush=True)
         results = evaluation.run_repeats(make_optimizer, spec, repeat, debug=debug,
-                                         progress=progress)
-        path = self.experiment.eval_path(problem, metadata, suffix=suffix, debug=debug)
-        atomic_savez(path, **{k: np.asarray(v) for k, v in results.items()})
+                                         progress=progress, seed=seed)
+        save_evaluation(path, results, record)
         print(f"Saved evaluation: {path}", flush=True)
         return path
 

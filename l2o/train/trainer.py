@@ -87,8 +87,9 @@ def _replicated(dist, fn, kind):
         if kind == "warmup":
             return out
         out = dict(out)
-        for key in ("meta_loss", "imitation_loss"):
-            out[key] = dist.reduce(tf.distribute.ReduceOp.MEAN, out[key], axis=None)
+        for key in ("meta_loss", "imitation_loss", "teacher_meta_loss"):
+            if key in out:
+                out[key] = dist.reduce(tf.distribute.ReduceOp.MEAN, out[key], axis=None)
         out["callbacks"] = tuple(dist.reduce(tf.distribute.ReduceOp.SUM, c, axis=None)
                                  for c in out["callbacks"])
         if kind == "train":
@@ -99,6 +100,20 @@ def _replicated(dist, fn, kind):
 
 def _finite(x):
     return tf.reduce_all(tf.math.is_finite(x))
+
+
+def teacher_labels(teachers):
+    """Short unique names of teacher policies: ``adam``, ``rmsprop``, ``morechoice``, ``adam_2``."""
+    labels = []
+    for teacher in teachers:
+        name = str(getattr(teacher, "name", None) or type(teacher).__name__)
+        base = (name[:-len("Optimizer")] if name.endswith("Optimizer") else name).lower() or "teacher"
+        label, k = base, 1
+        while label in labels:
+            k += 1
+            label = f"{base}_{k}"
+        labels.append(label)
+    return labels
 
 
 class MetaTrainer:
@@ -144,6 +159,7 @@ class MetaTrainer:
                 raise L2OError(f"unknown statistic '{name}'; valid: {', '.join(sorted(known))} "
                                "(teacher_counts / teacher_loss need the log_teachers / log_losses presets)")
 
+        self.teacher_labels = teacher_labels(self.teachers)
         self.weights = [v for v in policy.named_weights().values() if v.trainable]
         if not self.weights:
             raise L2OError(f"policy {type(policy).__name__} has no trainable weights to meta-train "
@@ -182,24 +198,31 @@ class MetaTrainer:
     # ------------------------------------------------------------------ one unroll
 
     def _unroll(self, problem, x, y, scale, learner, teachers, training):
-        """Run one truncation; returns (meta, imitation, learner, teachers, callbacks, steps)."""
+        """Run one truncation.
+
+        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta), where
+        ``teacher_meta`` [n_teachers] is each teacher's own meta-loss on the same minibatches
+        (the learner's objective applied to the teacher's trajectory): the yardstick that says
+        whether the student beats its teachers.
+        """
         n = tf.shape(x)[0]
         start = [tf.stop_gradient(p) for p in learner[0]]
         num_teachers = len(self.teachers)
         oracle = not self.do_teacher_parameter_scale
         cb_states = tuple(c.initial(num_teachers, n) for c in self.callbacks)
 
-        def cond(i, meta, imit, learner, teachers, cb_states, done):
+        def cond(i, meta, imit, learner, teachers, cb_states, done, tmeta):
             return tf.logical_and(i < n, tf.logical_not(done))
 
-        def body(i, meta, imit, learner, teachers, cb_states, done):
+        def body(i, meta, imit, learner, teachers, cb_states, done, tmeta):
             xi, yi = x[i], y[i]
             f, grads = self._loss_and_grads(problem, learner[0], scale, xi, yi)
             learner = self._advance(self.policy, learner[0], grads, learner[1], training,
                                     scale, oracle=False)
-            new_teachers = []
+            new_teachers, teacher_f = [], []
             for teacher, (tp, ts) in zip(self.teachers, teachers):
-                _, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
+                ft, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
+                teacher_f.append(ft)
                 tp, ts = self._advance(teacher, tp, tg, ts, False, scale, oracle=oracle)
                 new_teachers.append(([tf.stop_gradient(p) for p in tp],
                                      tf.nest.map_structure(tf.stop_gradient, ts)))
@@ -225,20 +248,26 @@ class MetaTrainer:
                 distances = tf.zeros([0])
                 imit_step = tf.constant(0.0)
             keep = tf.logical_not(stop)
+            if num_teachers:
+                ft = tf.stack(teacher_f)
+                ok_t = tf.math.is_finite(ft)
+                tstep = w * meta_term(tf.where(ok_t, ft, f0), f0, self.use_log_objective,
+                                      self.epsilon)
+                tmeta = tmeta + tf.where(ok_t, tstep, 0.0)
             meta = meta + tf.where(keep, meta_step, 0.0)
             imit = imit + tf.where(keep, imit_step, 0.0)
             cb_states = tuple(
                 tf.nest.map_structure(lambda new, old: tf.where(keep, new, old),
                                       c.update(s, i, f, distances), s)
                 for c, s in zip(self.callbacks, cb_states))
-            return i + 1, meta, imit, learner, tuple(new_teachers), cb_states, stop
+            return i + 1, meta, imit, learner, tuple(new_teachers), cb_states, stop, tmeta
 
         teachers = tuple(teachers)
-        i, meta, imit, learner, teachers, cb_states, _ = tf.while_loop(
+        i, meta, imit, learner, teachers, cb_states, _, tmeta = tf.while_loop(
             cond, body,
             (tf.constant(0), tf.constant(0.0), tf.constant(0.0), learner, teachers, cb_states,
-             tf.constant(False)), maximum_iterations=x.shape[0])
-        return meta, imit, learner, teachers, cb_states, i
+             tf.constant(False), tf.zeros([num_teachers])), maximum_iterations=x.shape[0])
+        return meta, imit, learner, teachers, cb_states, i, tmeta
 
     # ------------------------------------------------------------------ compiled steps
 
@@ -253,7 +282,7 @@ class MetaTrainer:
             perturbation.apply_gradients(tape.gradient(loss, perturbation.attack_variables))
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.weights)
-            meta, imit, learner, teachers, cb_states, steps = self._unroll(
+            meta, imit, learner, teachers, cb_states, steps, _ = self._unroll(
                 problem, x, y, scale, learner, teachers, True)
             loss = w_meta * meta + w_imit * imit
         grads = tape.gradient(loss, self.weights)
@@ -267,10 +296,11 @@ class MetaTrainer:
                 "steps": steps}
 
     def _validation_step(self, problem, x, y, scale, learner, teachers):
-        meta, imit, learner, teachers, cb_states, steps = self._unroll(
+        meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
             problem, x, y, scale, learner, teachers, self.validation_noise)
         return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
-                "teachers": teachers, "callbacks": cb_states, "steps": steps}
+                "teachers": teachers, "callbacks": cb_states, "steps": steps,
+                "teacher_meta_loss": teacher_meta}
 
     def _warmup_step(self, problem, x, y, scale, theta, learner_states, teacher_states, rate):
         """SGD on the shared parameters; every policy only advances its (masked) state."""
@@ -355,7 +385,9 @@ class MetaTrainer:
         Returns ``{"mean": {stat: float}, "stack": {stat: array [n_problems, epochs*depth, ...]}}``
         for the configured ``mean_stats`` / ``stack_stats``; ``mean["skipped"]`` counts the
         meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
-        the adversarial ascent steps taken on the perturbation (K per meta-step).
+        the adversarial ascent steps taken on the perturbation (K per meta-step). In
+        validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
+        each teacher's own score on the same unrolls (see :attr:`teacher_labels`).
         """
         unroll_len, epochs, depth, warmup = int(unroll_len), int(epochs), int(depth), int(warmup)
         if min(unroll_len, epochs, depth) < 1 or warmup < 0:
@@ -369,6 +401,10 @@ class MetaTrainer:
                 warmup_rate, progress))
         mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in self.mean_stats}
         mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
+        if validation and self.teachers:
+            scores = np.mean([np.mean(p["teacher_meta_loss"], axis=0) for p in per_problem],
+                             axis=0)
+            mean["teacher_meta_loss"] = dict(zip(self.teacher_labels, map(float, scores)))
         if not validation:
             mean["attack_steps"] = int(sum(np.sum(p["attack_steps"]) for p in per_problem))
         stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in self.stack_stats}
@@ -397,6 +433,7 @@ class MetaTrainer:
         for c in self.callbacks:
             stats[c.key] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
+        teacher_meta = []
         cycle = depth + warmup
         for i in range(epochs * cycle):
             if i % cycle == 0:
@@ -427,13 +464,20 @@ class MetaTrainer:
                     "imitation_loss": float(out["imitation_loss"]),
                     "meta_loss_weight": w_meta, "imitation_loss_weight": w_imit,
                     "skipped": skipped, "attack_steps": attacks}
+            teacher_values = []
+            if validation and self.teachers:
+                scores = np.asarray(out["teacher_meta_loss"], dtype=np.float64)
+                teacher_meta.append(scores)
+                teacher_values = list(zip(self.teacher_labels, scores))
             for c, s in zip(self.callbacks, out["callbacks"]):
                 step[c.key] = c.summary(s).numpy()
             for k, v in step.items():
                 stats[k].append(v)
             if bar is not None:
                 bar.add(1, values=[(k, step[k]) for k in self.pbar_values
-                                   if np.ndim(step[k]) == 0])
+                                   if np.ndim(step[k]) == 0] + teacher_values)
+        if teacher_meta:
+            stats["teacher_meta_loss"] = teacher_meta
         return stats
 
     # ------------------------------------------------------------------ checkpoints
