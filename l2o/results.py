@@ -87,6 +87,36 @@ def atomic_savez(path, **arrays):
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+#: Key of the evaluation settings inside an evaluation ``.npz`` (a JSON string).
+SETTINGS_KEY = "settings"
+
+
+def save_evaluation(path, results, settings):
+    """Write an evaluation record: the stacked result arrays plus ``settings`` as JSON.
+
+    ``settings`` says how the numbers were made (problem, dataset, epochs, repeat, seed,
+    warmup, warmup_rate, ...), so a table can state the protocol of every figure.
+    """
+    arrays = {k: np.asarray(v) for k, v in results.items()}
+    arrays[SETTINGS_KEY] = np.asarray(json.dumps(settings, sort_keys=True))
+    return atomic_savez(path, **arrays)
+
+
+def split_settings(arrays):
+    """``(arrays without the settings, settings dict or None)`` of a loaded record."""
+    arrays = dict(arrays)
+    raw = arrays.pop(SETTINGS_KEY, None)
+    return arrays, (None if raw is None else json.loads(str(raw)))
+
+
+def read_evaluation_settings(path):
+    """The settings recorded in an evaluation ``.npz`` (None for files without them)."""
+    with np.load(path, allow_pickle=False) as data:
+        if SETTINGS_KEY not in data.files:
+            return None
+        return json.loads(str(data[SETTINGS_KEY]))
+
+
 # -- names -------------------------------------------------------------------------------
 
 def _general(value):

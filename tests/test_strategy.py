@@ -15,7 +15,7 @@ import pytest
 
 from l2o.config import apply_presets, default_config
 from l2o.errors import L2OError
-from l2o.results import Experiment
+from l2o.results import Experiment, read_evaluation_settings
 from l2o.strategy import (CurriculumLearningStrategy, RepeatStrategy, SimpleStrategy, build,
                           build_from_config, get_strategy_class, package)
 
@@ -415,12 +415,24 @@ def test_evaluation_warmup_is_in_iterations(tmp_path, monkeypatch):
         return {"loss": np.zeros((repeat, 3), np.float32)}
 
     monkeypatch.setattr("l2o.evaluate.run_repeats", fake_run_repeats)
-    path = strategy.evaluate(repeat=2, problem="conv_train", suffix="x", progress=False)
+    path = strategy.evaluate(repeat=2, problem="conv_train", suffix="x", progress=False,
+                             warmup="config")
     assert path == tmp_path / "exp" / "eval" / "conv_train_x" / "period_1.0.npz"
     assert np.load(path)["loss"].shape == (2, 3)
     assert restored == [str(tmp_path / "exp" / "checkpoint" / "period_1.0")]
+    # the paper's protocol: the config's validation warmup, 2 unrolls of 7 steps at 0.05
     assert [(o.warmup, o.warmup_rate) for o in made] == [(14, 0.05), (14, 0.05)]
     assert made[0] is not made[1] and made[0].policy is policy
+    settings = read_evaluation_settings(path)
+    assert (settings["warmup"], settings["repeat"], settings["problem"]) == (14, 2, "conv_train")
+    # The default protocol is what l2o.load gives: no warmup. It never silently replaces a
+    # file that holds other settings.
+    with pytest.raises(L2OError, match="other settings"):
+        strategy.evaluate(repeat=2, problem="conv_train", suffix="x", progress=False)
+    assert read_evaluation_settings(path)["warmup"] == 14
+    path = strategy.evaluate(repeat=2, problem="conv_train", suffix="x", progress=False,
+                             overwrite=True)
+    assert made[-1].warmup == 0 and read_evaluation_settings(path)["warmup"] == 0
     # Function problems get no warmup.
     strategy.evaluate(repeat=1, problem="quadratic10", progress=False)
     assert made[-1].warmup == 0

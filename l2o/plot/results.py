@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from l2o.errors import L2OError
-from l2o.results import base_name
+from l2o.results import SETTINGS_KEY, base_name
 
 _BASE = re.compile(r"^(?P<kind>[A-Za-z]+)_(?P<numbers>[0-9.]+)$")
 
@@ -54,13 +54,18 @@ def _lr_key(name):
 
 
 def load_npz(path):
-    """All arrays of one ``.npz`` file as a plain dict; one L2OError when it is absent or bad."""
+    """All arrays of one ``.npz`` file as a plain dict; one L2OError when it is absent or bad.
+
+    The recorded evaluation settings (see :func:`l2o.results.save_evaluation`) are not an
+    array of runs; they are left out here and read with :func:`read_evaluation_settings`.
+    """
     path = Path(path)
     if not path.is_file():
         raise L2OError(f"{path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as data:
-            result = {key: np.asarray(data[key]) for key in data.files}
+            result = {key: np.asarray(data[key]) for key in data.files
+                      if key != SETTINGS_KEY}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise L2OError(f"{path} is not a readable .npz file: {error}") from None
     if not result:
