@@ -1,6 +1,6 @@
 """CurriculumLearningStrategy: stages of growing difficulty, each trained until it stalls."""
 
-from l2o.strategy.base import (BaseStrategy, _real, _schedule, _whole, best_row, exploded,
+from l2o.strategy.base import (BaseStrategy, _real, _whole, best_row, exploded,
                                register, require, select)
 from l2o.strategy.simple import parse_period_schedules
 
@@ -12,6 +12,9 @@ class CurriculumLearningStrategy(BaseStrategy):
     Stage s trains with the schedules at s and validates with those at s + 1 (the next
     stage's difficulty), ``validation_epochs`` excepted: when set it gives the validation
     epochs (the reference ignored it and used epochs(s + 1)); None falls back to epochs(s + 1).
+    Likewise ``validation_warmup`` / ``validation_warmup_rate`` (project additions), when
+    set, give the validation warmup: 0 validates, and so selects and packages, checkpoints
+    the way ``l2o.load`` runs them, with no SGD warmup, while training keeps its warmup.
 
     After period (s, p, r):
 
@@ -43,6 +46,8 @@ class CurriculumLearningStrategy(BaseStrategy):
         "epochs": 1,
         "annealing_schedule": 0.1,
         "validation_epochs": None,
+        "validation_warmup": None,
+        "validation_warmup_rate": None,
         "max_repeat": 0,
         "repeat_threshold": 0.1,
         "warmup": 0,
@@ -53,11 +58,8 @@ class CurriculumLearningStrategy(BaseStrategy):
     def _parse(cls, settings):
         num_stages = _whole("num_stages", settings["num_stages"], 1)
         stages = range(num_stages + 1)  # validation looks one stage ahead
-        schedules = parse_period_schedules(
-            {k: v for k, v in settings.items() if k != "validation_epochs"}, stages)
-        if settings["validation_epochs"] is not None:
-            schedules["validation_epochs"] = _schedule(
-                "validation_epochs", settings["validation_epochs"], True, 1, stages)
+        # the optional validation_* keys that are set become schedules of their own
+        schedules = parse_period_schedules(settings, stages)
         return {
             "num_stages": num_stages,
             "num_periods": _whole("num_periods", settings["num_periods"], 0),
@@ -77,8 +79,10 @@ class CurriculumLearningStrategy(BaseStrategy):
 
     def validation_args_at(self, index):
         args = self.train_args_at(index + 1)
-        if "validation_epochs" in self.schedules:
-            args["epochs"] = self.schedules["validation_epochs"](index + 1)
+        for key, arg in (("validation_epochs", "epochs"), ("validation_warmup", "warmup"),
+                         ("validation_warmup_rate", "warmup_rate")):
+            if key in self.schedules:
+                args[arg] = self.schedules[key](index + 1)
         args["p_teacher"] = 0.0
         return args
 
