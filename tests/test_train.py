@@ -372,3 +372,18 @@ def test_validation_scores_each_teacher_on_the_same_unrolls():
     training = trainer.train([TinyProblem()], unroll_len=4, p_teacher=0.0, epochs=1, depth=1,
                              progress=False)
     assert "teacher_meta_loss" not in training["mean"]
+
+
+def test_teacher_scores_do_not_depend_on_a_diverging_learner():
+    def scores(learning_rate):
+        learner = build_policy("SGDOptimizer", {"learning_rate": learning_rate,
+                                                "trainable": True})
+        trainer = MetaTrainer(learner, teachers=[adam_teacher(0.1)], parameter_scale_spread=0.0)
+        out = trainer.train([TinyProblem()], unroll_len=6, p_teacher=0.0, epochs=1, depth=2,
+                            validation=True, seed=5, progress=False)
+        return out["mean"]["meta_loss"], out["mean"]["teacher_meta_loss"]["adam"]
+
+    still, calm_teacher = scores(0.0)
+    exploding, teacher = scores(1e30)  # the learner's loss overflows after one step
+    assert still == pytest.approx(0.0, abs=1e-6) and np.isfinite(exploding)
+    assert teacher == pytest.approx(calm_teacher, rel=1e-6)

@@ -197,28 +197,42 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ one unroll
 
-    def _unroll(self, problem, x, y, scale, learner, teachers, training):
+    def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False):
         """Run one truncation.
 
-        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta), where
-        ``teacher_meta`` [n_teachers] is each teacher's own meta-loss on the same minibatches
-        (the learner's objective applied to the teacher's trajectory): the yardstick that says
-        whether the student beats its teachers.
+        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). With
+        ``score_teachers``, ``teacher_meta`` [n_teachers] is each teacher's own meta-loss on
+        the same minibatches (the learner's objective on the teacher's trajectory, from the
+        teacher's own truncation start): the yardstick that says whether the student beats
+        its teachers; otherwise it is zeros.
+
+        A non-finite learner loss ends the learner's part of the unroll. Without
+        ``score_teachers`` the whole unroll stops there (training: nothing after it can reach
+        the meta-gradient); with it the teachers run to the end, so their scores never
+        depend on how the learner fares.
         """
         n = tf.shape(x)[0]
         start = [tf.stop_gradient(p) for p in learner[0]]
+        teacher_starts = [[tf.stop_gradient(p) for p in tp] for tp, _ in teachers]
+        finish = score_teachers
         num_teachers = len(self.teachers)
         oracle = not self.do_teacher_parameter_scale
         cb_states = tuple(c.initial(num_teachers, n) for c in self.callbacks)
 
         def cond(i, meta, imit, learner, teachers, cb_states, done, tmeta):
+            if finish:
+                return i < n
             return tf.logical_and(i < n, tf.logical_not(done))
 
         def body(i, meta, imit, learner, teachers, cb_states, done, tmeta):
             xi, yi = x[i], y[i]
             f, grads = self._loss_and_grads(problem, learner[0], scale, xi, yi)
-            learner = self._advance(self.policy, learner[0], grads, learner[1], training,
-                                    scale, oracle=False)
+            moved = self._advance(self.policy, learner[0], grads, learner[1], training,
+                                  scale, oracle=False)
+            if finish:  # a stopped learner stays where it stopped while the teachers go on
+                moved = tf.nest.map_structure(lambda new, old: tf.where(done, old, new),
+                                              moved, (learner[0], learner[1]))
+            learner = moved
             new_teachers, teacher_f = [], []
             for teacher, (tp, ts) in zip(self.teachers, teachers):
                 ft, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
@@ -234,6 +248,7 @@ class MetaTrainer:
             if self.obj_train_max_multiplier > 0:
                 limit = (self.obj_train_max_multiplier - 1) * tf.abs(f0) + f0
                 stop = tf.logical_or(stop, f > limit)
+            stop = tf.logical_or(stop, done)  # once stopped, the learner stays stopped
             w = tf.cast(self.unroll_weight(i, n), tf.float32)
             # a stopped step contributes nothing: select a harmless value before the log
             safe_f = tf.where(stop, f0, f)
@@ -248,10 +263,15 @@ class MetaTrainer:
                 distances = tf.zeros([0])
                 imit_step = tf.constant(0.0)
             keep = tf.logical_not(stop)
-            if num_teachers:
+            if score_teachers and num_teachers:
                 ft = tf.stack(teacher_f)
-                ok_t = tf.math.is_finite(ft)
-                tstep = w * meta_term(tf.where(ok_t, ft, f0), f0, self.use_log_objective,
+                if self.scale_objective:
+                    f0_t = tf.stack([problem.loss([p * s for p, s in zip(ts, scale)], xi, yi)
+                                     for ts in teacher_starts])
+                else:
+                    f0_t = tf.ones_like(ft)
+                ok_t = tf.logical_and(tf.math.is_finite(ft), tf.math.is_finite(f0_t))
+                tstep = w * meta_term(tf.where(ok_t, ft, f0_t), f0_t, self.use_log_objective,
                                       self.epsilon)
                 tmeta = tmeta + tf.where(ok_t, tstep, 0.0)
             meta = meta + tf.where(keep, meta_step, 0.0)
@@ -297,7 +317,8 @@ class MetaTrainer:
 
     def _validation_step(self, problem, x, y, scale, learner, teachers):
         meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
-            problem, x, y, scale, learner, teachers, self.validation_noise)
+            problem, x, y, scale, learner, teachers, self.validation_noise,
+            score_teachers=bool(self.teachers))
         return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
                 "teachers": teachers, "callbacks": cb_states, "steps": steps,
                 "teacher_meta_loss": teacher_meta}
