@@ -1,0 +1,99 @@
+"""Learning-rate grid search of the analytical rules: "is the baseline tuned?" in numbers.
+
+For each rule and learning rate, ``repeat`` fresh optimizers train the evaluation problem;
+the stacked record goes to ``<directory>/<policy>/<problem>/<lr>.npz`` (with its settings),
+the layout :func:`l2o.plot.load_gridsearch` reads. The reference's grid-search script wrote
+this layout but its plot loader read ``<problem>/<policy>`` (a bug fixed here: one layout).
+
+The rules are the l2o analytical policies with the reference's fixed hyperparameters; only
+the learning rate varies.
+"""
+
+import os
+
+import numpy as np
+
+from l2o.errors import L2OError, unknown
+from l2o.evaluate.baselines import run_repeats
+from l2o.evaluate.problems import check_problem, get_eval_problem, is_function_problem
+from l2o.results import read_evaluation_settings, save_evaluation
+
+#: Policy key -> (l2o rule, fixed hyperparameters), as the reference's grid search.
+GRID_POLICIES = {
+    "adam": ("Adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    "rmsprop": ("RMSProp", {"rho": 0.9}),
+    "sgd": ("SGD", {}),
+    "momentum": ("Momentum", {"beta_1": 0.9}),
+    "addsign": ("AddSign", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-10}),
+    "powersign": ("PowerSign", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-10}),
+}
+
+DEFAULT_GRID = (0.001, 0.01, 0.1)
+
+
+def grid_optimizer(policy, learning_rate):
+    """A fresh Keras optimizer running the l2o rule ``policy`` at ``learning_rate``."""
+    from l2o.optimizer import build_analytical_optimizer
+
+    if policy not in GRID_POLICIES:
+        raise unknown("grid-search policy", policy, GRID_POLICIES)
+    rule, fixed = GRID_POLICIES[policy]
+    return build_analytical_optimizer(rule, dict(fixed, learning_rate=float(learning_rate)))
+
+
+def grid_path(directory, policy, problem, learning_rate):
+    """``<directory>/<policy>/<problem>/<lr>.npz`` (the learning rate as Python prints it)."""
+    return os.path.join(str(directory), policy, problem, f"{float(learning_rate)!r}.npz")
+
+
+def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=None, epochs=None,
+                   seed=None, progress=False, reuse=True):
+    """Evaluate one grid point and save it; reuses a file recorded with the same settings.
+
+    Returns ``(path, results)``.
+    """
+    from l2o.plot.results import load_npz
+
+    spec = check_problem(get_eval_problem(problem, dataset=dataset))
+    if epochs is not None and not is_function_problem(spec):
+        spec["epochs"] = int(epochs)
+    settings = {"problem": problem, "policy": policy, "learning_rate": float(learning_rate),
+                "repeat": int(repeat), "seed": None if seed is None else int(seed),
+                "warmup": 0, "warmup_rate": 0.0}
+    settings.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps")
+                     if k in spec})
+    path = grid_path(directory, policy, problem, learning_rate)
+    if reuse and os.path.exists(path) and read_evaluation_settings(path) == settings:
+        return path, load_npz(path)
+    results = run_repeats(lambda: grid_optimizer(policy, learning_rate), spec, repeat,
+                          seed=seed, progress=progress)
+    save_evaluation(path, results, settings)
+    return path, results
+
+
+def final_loss(results):
+    """Mean over runs of the last training loss (model problems) or last function value."""
+    return float(np.mean(np.asarray(results["loss"])[:, -1]))
+
+
+def grid_search(directory, policy, problem, grid=DEFAULT_GRID, repeat=10, dataset=None,
+                epochs=None, seed=None, progress=False, reuse=True, log=print):
+    """Run the grid; returns ``(best learning rate, {lr: results})``, best = lowest final loss.
+
+    A diverged point (non-finite final loss) never wins.
+    """
+    if not grid:
+        raise L2OError("the learning-rate grid is empty")
+    table = {}
+    for lr in grid:
+        path, results = run_grid_point(directory, policy, problem, lr, repeat, dataset=dataset,
+                                       epochs=epochs, seed=seed, progress=progress, reuse=reuse)
+        table[float(lr)] = results
+        if log:
+            log(f"{policy} lr={float(lr):g} on {problem}: final loss {final_loss(results):.4g} "
+                f"({path})")
+    scores = {lr: final_loss(r) for lr, r in table.items()}
+    finite = {lr: s for lr, s in scores.items() if np.isfinite(s)}
+    if not finite:
+        raise L2OError(f"every learning rate of the grid diverged for {policy} on {problem}")
+    return min(finite, key=finite.get), table

@@ -1,0 +1,301 @@
+"""The results table and figure: our optimizers against the paper's and their teachers.
+
+    python -m l2o.report                       # conv_train, mlp_train, conv_avg on mnist_5k
+    python -m l2o.report --problems=conv_train --seeds=3 --out=figures/quick
+
+For every problem it trains fresh models (``--epochs`` epochs, the problem's batch size,
+seeds ``seed .. seed + seeds - 1``, the same seeds for every optimizer) with
+
+- ``ours``: every optimizer folder under ``--ours`` (``pre-trained/<kind>/<n>``) on the first
+  problem, replicate 1 of each kind on the others, loaded with ``l2o.load`` as a user would,
+  so with the warmup it was packaged with;
+- ``paper``: replicate 1 of each of the paper's released optimizers (``--paper``, skipped when
+  that folder is absent), loaded with ``l2o.load`` (no warmup);
+- ``teacher``: the six analytical rules at the paper's learning rates (``baseline.py`` keys);
+- ``grid``: Adam at the best learning rate of a grid (``--grid``), found by
+  :mod:`l2o.evaluate.gridsearch` on the same seeds, so "is the baseline tuned?" has an answer.
+
+It writes ``<out>/report.md`` (one table per problem: final training loss and best
+validation loss, mean and standard deviation over the seeds, and the ratio of the final
+training loss to Adam's and to the grid-tuned Adam's), ``<out>/report.csv`` and
+``<out>/report.png`` (training loss per epoch). Every fit is cached in
+``<out>/runs/<problem>/<name>.npz`` with its settings and reused when the settings match, so
+an interrupted report resumes, and two processes may fill the cache for different
+``--problems`` before one run with all of them writes the table.
+"""
+
+import argparse
+import glob
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_PROBLEMS = ("conv_train", "mlp_train", "conv_avg")  # training problem first
+TEACHERS = ("adam", "rmsprop", "sgd", "momentum", "addsign", "powersign")
+KINDS = ("min-max", "mean", "choice-large", "choice-small")
+DEFAULT_GRID = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
+DEFAULT_PAPER = os.path.join("..", "shared", "reference", "pretrained")
+
+
+class Entry:
+    """One optimizer of the report: a label, its group and a factory of fresh optimizers."""
+
+    def __init__(self, label, group, make, source):
+        self.label, self.group, self.make, self.source = label, group, make, source
+
+    @property
+    def slug(self):
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.group}-{self.label}")
+
+
+def _folders(root):
+    """``[(kind, replicate, path)]`` of the optimizer folders ``root/<kind>/<n>``."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(root, "*", "*"))):
+        kind, replicate = os.path.basename(os.path.dirname(path)), os.path.basename(path)
+        if os.path.isdir(path) and replicate.isdigit() and (
+                os.path.exists(os.path.join(path, "weights.index"))):
+            found.append((kind, int(replicate), path))
+    order = {k: i for i, k in enumerate(KINDS)}
+    return sorted(found, key=lambda f: (order.get(f[0], len(order)), f[0], f[1]))
+
+
+def learned_entries(root, group, replicates=None):
+    """Entries for the optimizer folders under ``root`` (``replicates``: keep only those)."""
+    import l2o
+
+    entries = []
+    for kind, replicate, path in _folders(root):
+        if replicates is None or replicate in replicates:
+            entries.append(Entry(f"{kind}/{replicate}", group,
+                                 lambda path=path: l2o.load(path), path))
+    return entries
+
+
+def teacher_entries():
+    from l2o.evaluate import BASELINES, make_baseline
+
+    entries = []
+    for key in TEACHERS:
+        lr = BASELINES[key]["config"]["learning_rate"]
+        entries.append(Entry(f"{key} (lr {lr:g})", "teacher",
+                             lambda key=key: make_baseline(key), f"baseline.py --optimizer={key}"))
+    return entries
+
+
+def _settings(problem, spec, seeds, seed, warmup):
+    out = {"problem": problem, "repeat": int(seeds), "seed": int(seed), "warmup": warmup}
+    out.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps") if k in spec})
+    return out
+
+
+def run_entry(entry, problem, spec, seeds, seed, cache):
+    """The stacked results of ``entry`` on ``problem`` (from the cache when it matches)."""
+    from l2o.evaluate import run_repeats
+    from l2o.plot.results import load_npz
+    from l2o.results import read_evaluation_settings, save_evaluation
+
+    probe = entry.make()
+    warmup = int(getattr(probe, "warmup", 0) or 0)
+    settings = dict(_settings(problem, spec, seeds, seed, warmup), source=entry.source)
+    path = os.path.join(cache, problem, entry.slug + ".npz")
+    if os.path.exists(path) and read_evaluation_settings(path) == settings:
+        return load_npz(path), settings
+    start = time.perf_counter()
+    results = run_repeats(entry.make, spec, seeds, seed=seed, progress=False)
+    save_evaluation(path, results, settings)
+    print(f"  {entry.group:8s} {entry.label:28s} final train loss "
+          f"{np.mean(results['loss'][:, -1]):.4f}  ({time.perf_counter() - start:.0f} s)",
+          flush=True)
+    return results, settings
+
+
+def summarize(results):
+    final = np.asarray(results["loss"])[:, -1]
+    row = {"final_train": float(np.mean(final)), "final_train_std": float(np.std(final))}
+    if "val_loss" in results:
+        best = np.min(np.asarray(results["val_loss"]), axis=1)
+        row.update(best_val=float(np.mean(best)), best_val_std=float(np.std(best)))
+    return row
+
+
+def _cell(mean, std):
+    return f"{mean:.4f} ± {std:.4f}" if np.isfinite(mean) else "diverged"
+
+
+def problem_table(problem, rows, protocol):
+    """A markdown table of one problem's rows (dicts from :func:`report_problem`)."""
+    lines = [f"### {problem}", "", protocol, "",
+             "| optimizer | group | final train loss | × Adam | × tuned Adam | best val loss |",
+             "| - | - | - | - | - | - |"]
+    for row in rows:
+        lines.append(
+            f"| {row['label']} | {row['group']} | {_cell(row['final_train'], row['final_train_std'])}"
+            f" | {row['vs_adam']:.2f} | {row['vs_tuned_adam']:.2f} | "
+            f"{_cell(row.get('best_val', np.nan), row.get('best_val_std', np.nan))} |")
+    return "\n".join(lines) + "\n"
+
+
+def report_problem(problem, entries, args, cache):
+    """Run (or read) every entry and the Adam grid on one problem; returns rows and curves."""
+    from l2o.evaluate import get_eval_problem, is_function_problem
+    from l2o.evaluate.gridsearch import final_loss, grid_search
+
+    spec = get_eval_problem(problem, dataset=args.dataset)
+    if args.epochs is not None and not is_function_problem(spec):
+        spec["epochs"] = int(args.epochs)
+    print(f"{problem}: {len(entries)} optimizers + Adam grid {list(args.grid)}, "
+          f"{args.seeds} seeds", flush=True)
+    best_lr, grid = grid_search(os.path.join(cache, "gridsearch"), "adam", problem,
+                                args.grid, args.seeds, dataset=args.dataset, epochs=args.epochs,
+                                seed=args.seed, log=lambda line: print("  " + line, flush=True))
+    rows, curves = [], {}
+    for entry in entries:
+        results, settings = run_entry(entry, problem, spec, args.seeds, args.seed, cache)
+        rows.append(dict(summarize(results), label=entry.label, group=entry.group,
+                         warmup=settings["warmup"]))
+        curves[(entry.group, entry.label)] = results
+    tuned = grid[best_lr]
+    rows.append(dict(summarize(tuned), label=f"Adam, grid-best lr {best_lr:g}", group="grid",
+                     warmup=0))
+    curves[("grid", "Adam tuned")] = tuned
+    adam = next((r["final_train"] for r in rows if r["label"].startswith("adam (")), np.nan)
+    for row in rows:
+        row["vs_adam"] = row["final_train"] / adam
+        row["vs_tuned_adam"] = row["final_train"] / final_loss(tuned)
+        row["problem"] = problem
+    warmups = sorted({r["warmup"] for r in rows})
+    protocol = (f"{problem} on {spec.get('dataset', '-')}, {spec.get('epochs', '-')} epochs, "
+                f"batch {spec.get('batch_size', '-')}, seeds {args.seed}-"
+                f"{args.seed + args.seeds - 1}; mean ± std over seeds. Learned optimizers are "
+                f"run as `l2o.load` gives them (warmup: "
+                f"{', '.join(str(w) for w in warmups)} SGD steps). × columns divide the final "
+                "training loss by Adam's (lr 0.005) and by the grid-tuned Adam's.")
+    return rows, curves, protocol
+
+
+def figure(curves_by_problem, out_png):
+    """Training loss per epoch (mean over seeds), one panel per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = list(curves_by_problem)
+    fig, axes = plt.subplots(1, len(problems), figsize=(6 * len(problems), 4.5), squeeze=False)
+    styles = {"ours": "-", "paper": "--", "teacher": ":", "grid": "-"}
+    for ax, problem in zip(axes[0], problems):
+        curves = curves_by_problem[problem]
+        shown = [k for k in curves if k[0] != "ours" or k[1].endswith("/1")]
+        for index, (group, label) in enumerate(shown):
+            if group == "teacher" and not label.startswith(("adam", "rmsprop")):
+                continue
+            loss = np.asarray(curves[(group, label)]["loss"])
+            epochs = np.arange(1, loss.shape[1] + 1)
+            color = "black" if group == "grid" else f"C{index % 10}"
+            ax.semilogy(epochs, np.mean(loss, axis=0), styles[group], color=color,
+                        label=f"{label} ({group})", linewidth=2 if group == "ours" else 1.2,
+                        marker="." if loss.shape[1] < 30 else None)
+        ax.set_title(problem)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (mean over seeds)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
+    tmp = out_png + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, out_png)
+    return out_png
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m l2o.report",
+        description="Evaluate our optimizers, the paper's and the teachers on the same seeds; "
+                    "write a markdown table, a CSV and a figure.")
+    parser.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS),
+                        help="comma list of evaluation problems (default: %(default)s)")
+    parser.add_argument("--dataset", default="mnist_5k",
+                        help="dataset of the model problems (default: %(default)s, offline)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per fit (default: 10)")
+    parser.add_argument("--seeds", type=int, default=5, help="fits per optimizer (default: 5)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    parser.add_argument("--grid", default=",".join(f"{g:g}" for g in DEFAULT_GRID),
+                        help="Adam learning rates to search (default: %(default)s)")
+    parser.add_argument("--ours", default="pre-trained",
+                        help="folder of our optimizers, <kind>/<n> (default: %(default)s)")
+    parser.add_argument("--ours-replicates", default="all",
+                        help="'all', or a comma list of replicates of ours to include")
+    parser.add_argument("--paper", default=DEFAULT_PAPER,
+                        help="the paper's released optimizers (replicate 1 of each kind is "
+                             "used; skipped when absent; default: %(default)s)")
+    parser.add_argument("--out", default=os.path.join("figures", "report"),
+                        help="output folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        args.grid = tuple(float(g) for g in args.grid.split(",") if g.strip())
+    except ValueError:
+        parser.error(f"--grid must be a comma list of learning rates, got '{args.grid}'")
+    if not args.grid or min(args.grid) <= 0:
+        parser.error("--grid needs at least one positive learning rate")
+    if args.seeds < 1 or args.epochs < 1:
+        parser.error("--seeds and --epochs must be at least 1")
+    args.problems = [p.strip() for p in args.problems.split(",") if p.strip()]
+    if args.ours_replicates == "all":
+        args.ours_replicates = None
+    else:
+        args.ours_replicates = {int(r) for r in args.ours_replicates.split(",") if r.strip()}
+    return args
+
+
+def main(argv=None):
+    from l2o.cli import main_wrapper, quiet_native_logs
+
+    quiet_native_logs()
+    return main_wrapper(run, argv)
+
+
+def run(argv):
+    import pandas as pd
+
+    from l2o.errors import L2OError
+    from l2o.evaluate import EVAL_PROBLEMS
+
+    args = parse_args(argv)
+    unknown = [p for p in args.problems if p not in EVAL_PROBLEMS]
+    if unknown:
+        raise L2OError(f"unknown evaluation problem(s) {', '.join(unknown)}; valid: "
+                       f"{', '.join(sorted(EVAL_PROBLEMS))}")
+    others = []
+    if os.path.isdir(args.paper):
+        others += learned_entries(args.paper, "paper", {1})
+    others += teacher_entries()
+    cache = os.path.join(args.out, "runs")
+    sections, frames, curves = [], [], {}
+    for index, problem in enumerate(args.problems):
+        ours = []
+        if os.path.isdir(args.ours):
+            ours = learned_entries(args.ours, "ours",
+                                   args.ours_replicates if index == 0 else {1})
+        rows, curves[problem], protocol = report_problem(problem, ours + others, args, cache)
+        sections.append(problem_table(problem, rows, protocol))
+        frames.append(pd.DataFrame(rows))
+    from l2o.results import atomic_write_text
+
+    os.makedirs(args.out, exist_ok=True)
+    atomic_write_text(os.path.join(args.out, "report.md"), "\n".join(sections))
+    atomic_write_text(os.path.join(args.out, "report.csv"),
+                      pd.concat(frames).to_csv(index=False))
+    png = figure(curves, os.path.join(args.out, "report.png"))
+    print("\n".join(sections))
+    print(f"Wrote {os.path.join(args.out, 'report.md')}, report.csv and {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
