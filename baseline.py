@@ -28,6 +28,8 @@ SCRIPT = cli.Script(
                  shown="the problem's"),
         cli.Flag("epochs", int, None, "train model problems for this many epochs instead of "
                                       "their own (a quick look)", shown="the problem's"),
+        cli.Flag("seed", int, None, "seed of run 0 (run i uses seed + i): models, shuffles",
+                 shown="random"),
         *cli.device_flags(),
     ),
 )
@@ -48,7 +50,7 @@ def main(argv):
     from l2o.errors import unknown
     from l2o.evaluate import BASELINES, get_eval_problem, is_function_problem, make_baseline
     from l2o.evaluate import run_repeats
-    from l2o.results import atomic_savez
+    from l2o.results import save_evaluation
 
     if args.optimizer not in BASELINES:
         raise unknown("baseline optimizer", args.optimizer, BASELINES)
@@ -66,8 +68,12 @@ def main(argv):
         print(f"Evaluating baseline {args.optimizer} on {problem}: repeat={args.repeat}",
               flush=True)
         with cli.problem_scope(strategy, problem):
-            results = run_repeats(make_optimizer, spec, args.repeat)
-        path = atomic_savez(output / args.optimizer / f"{problem}.npz", **results)
+            results = run_repeats(make_optimizer, spec, args.repeat, seed=args.seed)
+        settings = {"problem": problem, "optimizer": args.optimizer, "keras": args.keras,
+                    "repeat": args.repeat, "seed": args.seed, "warmup": 0}
+        settings.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps")
+                         if k in spec})
+        path = save_evaluation(output / args.optimizer / f"{problem}.npz", results, settings)
         print(f"Saved baseline: {path}", flush=True)
         written.append(path)
     print(f"Wrote {len(written)} baseline file(s):")

@@ -109,6 +109,15 @@ def split_settings(arrays):
     return arrays, (None if raw is None else json.loads(str(raw)))
 
 
+def describe_settings(settings):
+    """One line such as ``dataset=mnist_5k, epochs=10, repeat=5, seed=0, warmup=0``."""
+    if not settings:
+        return "settings not recorded"
+    keys = ("dataset", "epochs", "steps", "batch_size", "repeat", "seed", "warmup",
+            "warmup_rate")
+    return ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
+
+
 def read_evaluation_settings(path):
     """The settings recorded in an evaluation ``.npz`` (None for files without them)."""
     with np.load(path, allow_pickle=False) as data:

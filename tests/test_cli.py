@@ -7,6 +7,7 @@ leave every existing file exactly as it was.
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -170,8 +171,9 @@ def test_initialize_writes_only_the_config(work):
 def test_evaluate_and_baseline_write_the_same_arrays(work, evaluated, adam_baseline):
     baseline = np.load(adam_baseline)
     keys = {"batch_loss", "batch_time", "loss", "sparse_categorical_accuracy", "val_loss",
-            "val_sparse_categorical_accuracy", "epoch_time"}
+            "val_sparse_categorical_accuracy", "epoch_time", "settings"}
     assert set(baseline.files) == keys
+    assert json.loads(str(baseline["settings"]))["optimizer"] == "adam"
     batches = 4000 // 128  # mnist_5k has 4,000 training digits; one epoch
     assert baseline["batch_loss"].shape == (1, batches) and baseline["loss"].shape == (1, 1)
     for experiment in (MINMAX, MEAN, DISTILLED):
@@ -181,7 +183,10 @@ def test_evaluate_and_baseline_write_the_same_arrays(work, evaluated, adam_basel
         assert str(Path(experiment) / "eval" / "conv_train" / files[0].name) in evaluated.stdout
         result = np.load(files[0])
         assert set(result.files) == keys
-        for key in keys:
+        settings = json.loads(str(result["settings"]))
+        assert (settings["warmup"], settings["epochs"], settings["dataset"]) == (0, 1, "mnist_5k")
+        assert "warmup=0" in evaluated.stdout  # the protocol is printed too
+        for key in keys - {"settings"}:
             assert result[key].shape == baseline[key].shape, key
             assert result[key].dtype == baseline[key].dtype, key
             assert np.all(np.isfinite(result[key])), key
@@ -194,6 +199,18 @@ def test_plot_draws_results_next_to_the_baseline(work, evaluated, adam_baseline)
                    cwd=work)
     assert done.stdout.strip().splitlines()[-1] == str(out)
     assert out.stat().st_size > 1000 and out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_score_ranks_a_checkpoint_against_rules_as_summary_csv_logs_them(work, minmax):
+    done = succeed("l2o.score", f"--directory={MINMAX}", MINMAX, "adam:0.005", "sgd:0.2",
+                   cwd=work)
+    lines = {line.split()[-1] if "rule" not in line else line.split()[-2]: line
+             for line in done.stdout.splitlines()[1:]}
+    summary = pd.read_csv(minmax / "summary.csv")
+    logged = summary[summary["stage"] == 0]["validation_adam"].iloc[0]
+    adam = float(lines["0.005)"].split()[0])
+    assert adam == pytest.approx(logged, rel=1e-3, abs=1e-4)
+    assert any(MINMAX in line for line in lines.values())
 
 
 # -- help and imports ------------------------------------------------------------------------

@@ -103,9 +103,16 @@ def _entries(args):
 def _compare(args):
     if not args.problem:
         raise L2OError("--problem is required to compare results (e.g. --problem=conv_train)")
+    from l2o.results import describe_settings, read_evaluation_settings
+
     entries, sources = _entries(args)
     for label, files in sources.items():
         print(f"{label}: {', '.join(files)}")
+        # which protocol each file holds, so a table never mixes them unseen
+        for path in files:
+            if str(path).endswith(".npz") and Path(path).is_file():
+                print(f"    {Path(path).name}: "
+                      f"{describe_settings(read_evaluation_settings(path))}")
     print()
     print(stats_table(entries))
     print()

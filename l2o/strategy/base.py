@@ -32,7 +32,7 @@ import numpy as np
 
 from l2o.config.schedules import float_schedule, integer_schedule
 from l2o.errors import L2OError, unknown
-from l2o.results import Experiment, base_name
+from l2o.results import Experiment, base_name, describe_settings
 
 _REGISTRY = {}
 
@@ -158,15 +158,6 @@ def evaluation_record(problem, spec, repeat, seed, warmup_settings):
         record.update(dataset=str(spec["dataset"]), epochs=int(spec["epochs"]),
                       batch_size=int(spec["batch_size"]))
     return record
-
-
-def describe_settings(settings):
-    """One line such as ``dataset=mnist_5k, epochs=10, repeat=5, seed=0, warmup=0``."""
-    if not settings:
-        return "settings not recorded"
-    keys = ("dataset", "epochs", "steps", "batch_size", "repeat", "seed", "warmup",
-            "warmup_rate")
-    return ", ".join(f"{k}={settings[k]}" for k in keys if k in settings)
 
 
 # -- the base class ------------------------------------------------------------------------
