@@ -36,3 +36,12 @@ def two_cpus():
     if len(devices) < 2:
         pytest.skip("needs 2 logical CPUs (configured in conftest before TF starts)")
     return tf.distribute.MirroredStrategy(devices[:2])
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """256 real digits of the embedded offline sample (x in [0, 1], integer labels)."""
+    from l2o.problems import load_dataset
+
+    data = load_dataset("mnist_5k", "train")
+    return data.x[:256], data.y[:256]

@@ -130,13 +130,15 @@ def build_from_config(directory, overrides=(), info=True, debug=False, for_evalu
                **settings)
 
 
-def package(src, dst):
+def package(src, dst, command=None):
     """Export the default checkpoint of the experiment ``src`` as an optimizer folder ``dst``.
 
     ``dst`` (which must not exist) gets the policy weights, its config and the evaluation
     warmup in iterations, plus the source folder, the chosen checkpoint and the source
-    config; ``l2o.load(dst)`` returns the optimizer.
+    config; ``l2o.load(dst)`` returns the optimizer. ``record.json`` beside them says how it
+    was made (:func:`training_record`; ``command`` is the train.py command line, if known).
     """
+    from l2o.results import atomic_write_json
     from l2o.saving import export, restore_policy
 
     if os.path.exists(dst):
@@ -145,6 +147,51 @@ def package(src, dst):
     metadata = strategy.default_metadata()
     restore_policy(strategy.policy, strategy.experiment.checkpoint_prefix(metadata))
     settings = strategy.evaluation_settings()
+    record = training_record(strategy, metadata, command)
     export(strategy.policy, dst, warmup=settings["warmup"], warmup_rate=settings["warmup_rate"],
            extra={"source": str(src), "metadata": metadata, "config": read_config(src)})
+    atomic_write_json(os.path.join(dst, "record.json"), record)
     return dst
+
+
+def training_record(strategy, metadata, command=None):
+    """How an experiment was made: command, commit, wall time, hardware, final validation.
+
+    The validation figures are those of the packaged checkpoint's summary.csv row: the
+    learner's meta-loss and, when logged, each teacher's on the same unrolls (lower is
+    better); ``meta_updates`` counts the rows' training unrolls (lifetimes x depth).
+    """
+    import platform
+    import subprocess
+
+    summary = strategy.summary
+    row = summary
+    for key, value in metadata.items():
+        row = row[row[key] == value]
+    row = row.iloc[-1]
+    teachers = {c[len("validation_"):]: float(row[c]) for c in summary.columns
+                if c.startswith("validation_")}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True, cwd=os.path.dirname(os.path.abspath(__file__))
+                                ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    try:
+        import tensorflow as tf
+        tf_version = tf.__version__
+    except ImportError:
+        tf_version = None
+    return {
+        "command": command,
+        "commit": commit,
+        "source": str(strategy.directory),
+        "checkpoint": os.path.basename(strategy.experiment.checkpoint_prefix(metadata)),
+        "periods": int(len(summary)),
+        "meta_updates": int((summary["epochs"] * summary["depth"]).sum()),
+        "wall_time_minutes": round(float(summary["duration"].sum()) / 60, 1),
+        "hardware": {"machine": platform.machine(), "processor": platform.processor() or None,
+                     "cpu_count": os.cpu_count(), "system": platform.system(),
+                     "tensorflow": tf_version},
+        "final_validation": {"learner": float(row["validation"]), "teachers": teachers},
+    }

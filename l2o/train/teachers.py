@@ -3,7 +3,8 @@
 An analytical teacher is ``{"class_name": "Adam", "config": {...}}`` (the l2o rule
 ``AdamOptimizer``, not Keras's). ``{"class_name": "__load__", "directory": D,
 "checkpoint": C}`` is a policy trained by another experiment: its config.json names the
-policy and ``D/checkpoint/C`` holds the weights. This is how choice amalgamation distils a
+policy and ``D/checkpoint/C`` holds the weights (``C = "best"``: the experiment's default
+checkpoint, the lowest validation). This is how choice amalgamation distils a
 trained choice policy into RNNProp.
 """
 
@@ -28,15 +29,23 @@ def build_teacher(spec):
 
 
 def _load_teacher(spec):
+    """A trained policy; ``checkpoint`` "best" is the experiment's default checkpoint."""
     directory = spec.get("directory")
     checkpoint = spec.get("checkpoint")
     if not directory or not checkpoint:
-        raise L2OError("a __load__ teacher needs 'directory' and 'checkpoint'")
+        raise L2OError("a __load__ teacher needs 'directory' and 'checkpoint' (a checkpoint "
+                       "name such as period_4.0, or 'best')")
     config_path = os.path.join(directory, "config.json")
     if not os.path.exists(config_path):
         raise L2OError(f"__load__ teacher: {config_path} does not exist (train that experiment "
                        "first, or fix the teacher's directory)")
     with open(config_path) as f:
         config = json.load(f)
+    if checkpoint == "best":
+        from l2o.strategy import build_from_config
+
+        strategy = build_from_config(directory, info=False, for_evaluation=True)
+        checkpoint = os.path.basename(
+            strategy.experiment.checkpoint_prefix(strategy.default_metadata()))
     policy = build_policy(config["policy_constructor"], config["policy"])
     return restore_policy(policy, os.path.join(directory, "checkpoint", checkpoint))
