@@ -333,17 +333,22 @@ def test_evaluation_never_perturbs():
 # ---------------------------------------------------------------------- several replicas
 
 def test_two_replicas_sum_meta_gradients_and_average_losses(two_cpus):
-    settings = dict(teachers=[adam_teacher()], il_mode="meta", parameter_scale_spread=1.0,
+    settings = dict(teachers=[adam_teacher(), adam_teacher(0.01)], il_mode="meta",
+                    parameter_scale_spread=1.0,
                     optimizer={"class_name": "SGD", "config": {"learning_rate": 1.0}},
-                    gradient_clipping={"class_name": "SimpleGC", "config": {"clip_value": -1}})
+                    gradient_clipping={"class_name": "SimpleGC", "config": {"clip_value": -1}},
+                    step_callbacks=["WhichTeacherCountCallback", "TeacherLossCallback"],
+                    stack_stats=["meta_loss", "teacher_counts", "teacher_loss"])
 
     def single(seed):
         trainer = _trainer(build_policy("SGDOptimizer", {"learning_rate": 0.05, "trainable": True}),
                            **settings)
         before = float(trainer.policy.learning_rate.numpy())
         out = trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=1, seed=seed, progress=False)
+        stats.append(out["stack"])
         return float(trainer.policy.learning_rate.numpy()) - before, out["mean"]["meta_loss"]
 
+    stats = []
     step0, meta0 = single(7)          # replica 0 draws as a single-device run with seed 7
     step1, meta1 = single((7, 1))     # replica 1 has its own stream
     with two_cpus.scope():
@@ -353,6 +358,12 @@ def test_two_replicas_sum_meta_gradients_and_average_losses(two_cpus):
         out = trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=1, seed=7, progress=False)
     assert out["mean"]["meta_loss"] == pytest.approx((meta0 + meta1) / 2, rel=1e-5)
     assert float(trainer.policy.learning_rate.numpy()) - before == pytest.approx(step0 + step1, rel=1e-5)
+    # counts add up over replicas; log-distances are averaged (their sum means nothing)
+    np.testing.assert_array_equal(out["stack"]["teacher_counts"],
+                                  stats[0]["teacher_counts"] + stats[1]["teacher_counts"])
+    np.testing.assert_allclose(out["stack"]["teacher_loss"],
+                               (stats[0]["teacher_loss"] + stats[1]["teacher_loss"]) / 2,
+                               rtol=1e-5)
     assert abs(step0 - step1) > 1e-6  # the replicas really saw different optimizees
 
 

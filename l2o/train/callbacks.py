@@ -3,7 +3,9 @@
 A callback is traced into the unroll: ``initial(num_teachers, unroll_len)`` gives its
 state (a tensor), ``update(state, i, loss, distances)`` advances it after inner step ``i``
 with the learner's loss and the log-distance to each teacher, and ``summary(state)`` names
-the result (the key used by ``stack_stats``).
+the result (the key used by ``stack_stats``). ``replica_reduce`` says how the values of
+several replicas combine: counts add up, distances are averaged (a sum of log-distances
+would mean nothing).
 """
 
 import tensorflow as tf
@@ -15,6 +17,7 @@ class WhichTeacherCountCallback:
     """How many inner steps had each teacher as the farthest one (the one min-max penalises)."""
 
     key = "teacher_counts"
+    replica_reduce = "SUM"
 
     def initial(self, num_teachers, unroll_len):
         return tf.zeros([num_teachers], tf.int32)
@@ -32,6 +35,7 @@ class TeacherLossCallback:
     """The log-distance to every teacher at every inner step: [unroll_len, num_teachers]."""
 
     key = "teacher_loss"
+    replica_reduce = "MEAN"
 
     def initial(self, num_teachers, unroll_len):
         return tf.zeros([unroll_len, num_teachers], tf.float32)

@@ -68,7 +68,7 @@ def _bind(fn, problem):
     return bound
 
 
-def _replicated(dist, fn, kind):
+def _replicated(dist, fn, kind, callback_reduce=()):
     """Run ``fn`` on every replica; reduce what the host needs (losses, callbacks, ok).
 
     The meta-gradients stay per replica: the Keras meta-optimizer sums them across replicas
@@ -90,8 +90,9 @@ def _replicated(dist, fn, kind):
         for key in ("meta_loss", "imitation_loss", "teacher_meta_loss"):
             if key in out:
                 out[key] = dist.reduce(tf.distribute.ReduceOp.MEAN, out[key], axis=None)
-        out["callbacks"] = tuple(dist.reduce(tf.distribute.ReduceOp.SUM, c, axis=None)
-                                 for c in out["callbacks"])
+        out["callbacks"] = tuple(
+            dist.reduce(getattr(tf.distribute.ReduceOp, reduce_op), c, axis=None)
+            for reduce_op, c in zip(callback_reduce, out["callbacks"]))
         if kind == "train":
             out["ok"] = tf.equal(dist.reduce(tf.distribute.ReduceOp.SUM, out["ok"], axis=None), 0)
         return out
@@ -367,7 +368,8 @@ class MetaTrainer:
             fn = _bind({"train": self._train_step, "validation": self._validation_step,
                         "warmup": self._warmup_step}[kind], problem)
             if tf.distribute.has_strategy():
-                fn = _replicated(tf.distribute.get_strategy(), fn, kind)
+                fn = _replicated(tf.distribute.get_strategy(), fn, kind,
+                                 [getattr(c, "replica_reduce", "SUM") for c in self.callbacks])
             self._compiled[key] = tf.function(fn)
         return self._compiled[key]
 
