@@ -91,7 +91,8 @@ def test_preset_names_and_descriptions():
         "conv_cifar", "conv_avg", "debug", "log_teachers", "log_losses", "il_adjusted",
         "il_more", "il_staged", "cl_fixed", "half_depth", "hard", "noscale", "reduce_mean",
         "nowup", "fgsm", "pgd", "cgd", "gaussian", "gaussian_rel", "inoise_1e-1",
-        "inoise_1e-2", "inoise_1e-3", "offline", "tiny", "debug_tiny"}
+        "inoise_1e-2", "inoise_1e-3", "offline", "tiny", "debug_tiny", "cpu", "cl_cpu",
+        "more_choice_cpu", "less_choice_cpu"}
     assert set(presets) == expected
     assert all(isinstance(d, str) and d for d in presets.values())
 
@@ -404,3 +405,19 @@ def test_unroll_weights_inside_tf_function():
     stacked, m = weights(tf.constant(3))
     assert stacked.numpy().tolist() == [0.0, 0.0, 1.0]
     assert float(m) == pytest.approx(1 / 3)
+
+
+def test_cpu_recipe_is_a_valid_curriculum_validated_without_warmup():
+    from l2o.strategy import CurriculumLearningStrategy
+
+    config = apply_presets(default_config("curriculum"),
+                           "conv_train,adam,rmsprop,il_more,offline,cpu")
+    settings = CurriculumLearningStrategy.check_settings(dict(config["strategy"]))
+    strategy = CurriculumLearningStrategy.__new__(CurriculumLearningStrategy)
+    strategy._apply_settings(settings)
+    assert strategy.validation_args_at(0)["warmup"] == 0          # validated as l2o.load runs it
+    assert strategy.train_args_at(0)["warmup"] == 1                # trained with the SGD warmup
+    assert strategy.train_args_at(0)["p_teacher"] == 1.0           # stage 0: pure imitation
+    assert config["training"]["il_mode"] == "switch"
+    assert [t["class_name"] for t in config["training"]["teachers"]] == ["Adam", "RMSProp"]
+    assert strategy.evaluation_settings()["warmup"] == 0           # packaged without warmup

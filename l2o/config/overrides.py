@@ -29,8 +29,13 @@ _FALSE = {"false", "f", "no", "n", "0"}
 _FREE_FORM = ("config", "kwargs")
 
 
-def parse_value(text):
-    """The Python value of a command-line value string; None for a bare flag."""
+def parse_value(text, name=None):
+    """The Python value of a command-line value string; None for a bare flag.
+
+    Plain text that is no literal stays a string (``mnist_5k``); text that starts like a
+    list, dict, tuple or quoted string but does not parse (``[20,``) is an L2OError naming
+    the override ``name``, rather than a string that breaks a constructor later.
+    """
     if text is None or not isinstance(text, str):
         return text
     stripped = text.strip()
@@ -39,6 +44,11 @@ def parse_value(text):
     try:
         return ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if stripped[:1] in ("[", "{", "(", "'", '"'):
+            where = f"--{name}" if name else "a value"
+            raise L2OError(f"{where}={text} is not a valid Python literal (e.g. [20, 20], "
+                           "{'type': 'list', 'values': [1, 2]}, 0.1, true, or plain text)"
+                           ) from None
         return text
 
 
@@ -102,7 +112,7 @@ def parse_flags(argv, known):
         if key in known:
             flags[key] = _convert(key, known[key][0], raw)
         else:
-            overrides.append((split_path(key), parse_value(raw)))
+            overrides.append((split_path(key), parse_value(raw, key)))
     return flags, overrides
 
 

@@ -49,7 +49,7 @@ def build_policy(class_name, config=None, **kwargs):
     config = dict(config or {})
     try:
         return cls(**config, **kwargs)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise L2OError(f"bad arguments for policy {class_name}: {e}") from None
 
 
