@@ -172,11 +172,6 @@ def test_keras_baselines_follow_the_table():
 @pytest.mark.parametrize("key", [k for k, v in BASELINES.items()
                                  if v["class_name"] in ("Momentum", "AddSign", "PowerSign")])
 def test_l2o_only_baselines_build_and_run(key):
-    pytest.importorskip("l2o.optimizer")
-    try:
-        from l2o import build_analytical_optimizer  # noqa: F401
-    except ImportError:
-        pytest.skip("l2o.build_analytical_optimizer is not available yet")
     optimizer = make_baseline(key)
     assert isinstance(optimizer, keras.optimizers.Optimizer)
     result = evaluate_function(optimizer, "Quadratic", {"n": 3}, 5, seed=0)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 
 from l2o.saving import read_network_weights
@@ -60,5 +61,8 @@ def test_sigkill_mid_period_then_resume(tmp_path):
                               base_name({"period": row["period"], "repeat": row["repeat"]}))
         weights = read_network_weights(prefix)
         assert "recurrent/0/kernel" in weights
-    leftovers = [f for f in os.listdir(os.path.join(directory, "checkpoint")) if ".tmp" in f]
-    assert leftovers == [] or all(f.startswith(".tmp") for f in leftovers)
+        assert all(np.all(np.isfinite(w)) for w in weights.values()), prefix
+    # the rerun finished every write it started: no temporary file is left anywhere
+    leftovers = [os.path.join(root, f) for root, _, files in os.walk(directory)
+                 for f in files if ".tmp" in f]
+    assert leftovers == []

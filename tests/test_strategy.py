@@ -464,7 +464,6 @@ def snapshot(folder):
 
 
 def test_build_checks_before_touching_the_folder(tmp_path, monkeypatch):
-    pytest.importorskip("l2o.train")
     fake_train_api(monkeypatch)
     folder = tmp_path / "exp"
     config = tiny_config()
@@ -496,7 +495,6 @@ def test_build_checks_before_touching_the_folder(tmp_path, monkeypatch):
 
 
 def test_build_from_config_for_evaluation_loads_no_training_data(tmp_path, monkeypatch):
-    pytest.importorskip("l2o.train")
     fake_train_api(monkeypatch)
     folder = tmp_path / "exp"
     build(tiny_config("curriculum"), directory=str(folder), info=False).train(progress=False)
@@ -520,7 +518,6 @@ def test_build_from_config_for_evaluation_loads_no_training_data(tmp_path, monke
 
 @pytest.mark.parametrize("name", ["simple", "repeat", "curriculum"])
 def test_real_training_of_each_strategy(tmp_path, name):
-    pytest.importorskip("l2o.train")
     import l2o
 
     folder = tmp_path / name
