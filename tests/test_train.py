@@ -190,22 +190,60 @@ def test_meta_gradient_matches_finite_difference():
     assert abs(numeric - analytic.reshape(-1)[index]) / abs(numeric) < 1e-2
 
 
-def test_second_order_terms_are_kept():
-    """The meta-gradient flows through the inner gradients (second order), not around them."""
-    learner = build_policy("SGDOptimizer", {"learning_rate": 0.1, "trainable": True})
-    trainer = _trainer(learner, teachers=[])
-    problem = TinyProblem()
+class QuadraticProblem:
+    """f(p) = 0.5 p^T A p with A = diag(1, 3): SGD's trajectory has a closed form."""
+
+    num_params = 2
+    batch_size = 1
+    size = 100
+    spec = {"target": "quadratic"}
+    CURVE = np.array([1.0, 3.0], np.float64)
+    START = np.array([1.0, -0.5], np.float64)
+
+    def init_params(self, seed=None):
+        return [tf.constant(self.START, tf.float32)]
+
+    def loss(self, params, x, y):
+        return 0.5 * tf.reduce_sum(tf.constant(self.CURVE, tf.float32) * tf.square(params[0]))
+
+    def sample(self, unroll_len, rng):
+        return np.zeros((unroll_len, 1), np.float32), np.zeros((unroll_len, 1), np.int32)
+
+
+def sgd_meta_gradient(lr, steps, second_order=True):
+    """d/dlr of mean_k log f(p_k) - log f(p_0), k = 0..steps-1, for SGD on QuadraticProblem.
+
+    p_k = (I - lr A)^k p_0. First order treats each inner gradient A p_j as a constant:
+    dp_k/dlr = -sum_{j<k} A p_j instead of the exact -k A (I - lr A)^(k-1) p_0.
+    """
+    a, p0 = QuadraticProblem.CURVE, QuadraticProblem.START
+    total = 0.0
+    for k in range(steps):
+        p = (1 - lr * a) ** k * p0
+        if second_order:
+            dp = -k * a * (1 - lr * a) ** max(k - 1, 0) * p0
+        else:
+            dp = -sum(a * (1 - lr * a) ** j * p0 for j in range(k))
+        f = 0.5 * np.sum(a * p * p)
+        total += np.sum(a * p * dp) / f
+    return total / steps
+
+
+def test_compiled_meta_gradient_keeps_the_second_order_terms():
+    """The compiled training step's meta-gradient is the exact second-order one."""
+    lr, steps = 0.2, 4
+    learner = build_policy("SGDOptimizer", {"learning_rate": lr, "trainable": True})
+    trainer = _trainer(learner, teachers=[], il_mode="meta",
+                       gradient_clipping={"class_name": "SimpleGC", "config": {"clip_value": -1}})
+    problem = QuadraticProblem()
     scale, start, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
-    x, y = tf.zeros((2, 1)), tf.zeros((2, 1), tf.int32)
-    with tf.GradientTape() as tape:
-        meta = trainer._unroll(problem, x, y, scale, start, teachers, True)[0]
-    got = float(tape.gradient(meta, learner.learning_rate))
-    # f(p1) with p1 = p0 - lr g0, weight 1/2 (mean over 2 steps): d/dlr log f(p1) = -f'(p1).g0 / f(p1) / 2
-    p0 = np.array([1.0, -0.5])
-    g0 = CURVE * (p0 - TARGET)
-    p1 = p0 - 0.1 * g0
-    expected = -np.sum(CURVE * (p1 - TARGET) * g0) / (0.5 * np.sum(CURVE * (p1 - TARGET) ** 2)) / 2
-    assert got == pytest.approx(expected, rel=1e-4)
+    x, y = (tf.constant(a) for a in problem.sample(steps, None))
+    out = trainer._compiled_fn("train", problem)(x, y, scale, start, teachers,
+                                                  tf.constant(1.0), tf.constant(0.0))
+    got = float(out["grads"][0])
+    exact, first = sgd_meta_gradient(lr, steps), sgd_meta_gradient(lr, steps, False)
+    assert got == pytest.approx(exact, rel=1e-4)
+    assert abs(exact - first) > 0.2 * abs(exact)  # dropping them would be caught
 
 
 # ---------------------------------------------------------------------- whole periods
