@@ -341,13 +341,23 @@ def test_pgd_attack_makes_the_unroll_loss_worse():
     assert float(loss()) == pytest.approx(clean, rel=1e-6)
 
 
-@pytest.mark.parametrize("steps", [1, 3])
-def test_attack_steps_are_recorded(steps):
-    config = dict(PGD["config"], steps=steps)
-    policy = build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": {
-        "class_name": "PGDPerturbation", "config": config}})
-    result = _trainer(policy).train([TinyProblem()], unroll_len=3, p_teacher=0.5, epochs=1,
-                                    depth=2, progress=False)
+@pytest.mark.parametrize("steps", [0, 1, 3])
+def test_attack_steps_count_the_ascents_that_ran(steps):
+    perturbation = None if steps == 0 else {"class_name": "PGDPerturbation",
+                                            "config": dict(PGD["config"], steps=steps)}
+    policy = build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": perturbation})
+    trainer = _trainer(policy)
+    problem = TinyProblem()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x, y = (tf.constant(a) for a in problem.sample(3, np.random.default_rng(1)))
+    before = policy.get_weights()
+    out = trainer._compiled_fn("train", problem)(x, y, scale, learner, teachers,
+                                                  tf.constant(1.0), tf.constant(0.5))
+    assert int(out["attack_steps"]) == steps  # counted inside the ascent loop
+    after = policy.get_weights()  # attack and reset leave the policy's weights as they were
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    result = trainer.train([problem], unroll_len=3, p_teacher=0.5, epochs=1, depth=2,
+                           progress=False)
     assert result["mean"]["attack_steps"] == 2 * steps
     assert all(np.all(np.isfinite(v)) for v in policy.get_weights().values())
 

@@ -87,7 +87,7 @@ def _replicated(dist, fn, kind, callback_reduce=()):
         if kind == "warmup":
             return out
         out = dict(out)
-        for key in ("meta_loss", "imitation_loss", "teacher_meta_loss"):
+        for key in ("meta_loss", "imitation_loss", "teacher_meta_loss", "attack_steps"):
             if key in out:
                 out[key] = dist.reduce(tf.distribute.ReduceOp.MEAN, out[key], axis=None)
         out["callbacks"] = tuple(
@@ -295,12 +295,14 @@ class MetaTrainer:
     def _train_step(self, problem, x, y, scale, learner, teachers, w_meta, w_imit):
         perturbation = self.policy.perturbation
         perturbation.reset(True)
+        ascents = tf.constant(0)  # counts the ascent steps that really ran (summary.csv)
         for _ in range(perturbation.adversarial_attack_steps):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(perturbation.attack_variables)
                 meta, imit = self._unroll(problem, x, y, scale, learner, teachers, True)[:2]
                 loss = w_meta * meta + w_imit * imit
             perturbation.apply_gradients(tape.gradient(loss, perturbation.attack_variables))
+            ascents += 1
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.weights)
             meta, imit, learner, teachers, cb_states, steps, _ = self._unroll(
@@ -314,7 +316,7 @@ class MetaTrainer:
         grads = self.clip(grads, self.weights)
         return {"meta_loss": meta, "imitation_loss": imit, "ok": ok, "grads": grads,
                 "learner": learner, "teachers": teachers, "callbacks": cb_states,
-                "steps": steps}
+                "steps": steps, "attack_steps": ascents}
 
     def _validation_step(self, problem, x, y, scale, learner, teachers):
         meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
@@ -408,7 +410,7 @@ class MetaTrainer:
         Returns ``{"mean": {stat: float}, "stack": {stat: array [n_problems, epochs*depth, ...]}}``
         for the configured ``mean_stats`` / ``stack_stats``; ``mean["skipped"]`` counts the
         meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
-        the adversarial ascent steps taken on the perturbation (K per meta-step). In
+        the adversarial ascent steps that ran on the perturbation (K per meta-step). In
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
         each teacher's own score on the same unrolls (see :attr:`teacher_labels`).
         """
@@ -452,7 +454,6 @@ class MetaTrainer:
 
         stats = {k: [] for k in ("meta_loss", "imitation_loss", "meta_loss_weight",
                                  "imitation_loss_weight", "skipped", "attack_steps")}
-        attacks = 0 if validation else self.policy.perturbation.adversarial_attack_steps
         for c in self.callbacks:
             stats[c.key] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
@@ -486,7 +487,8 @@ class MetaTrainer:
             step = {"meta_loss": float(out["meta_loss"]),
                     "imitation_loss": float(out["imitation_loss"]),
                     "meta_loss_weight": w_meta, "imitation_loss_weight": w_imit,
-                    "skipped": skipped, "attack_steps": attacks}
+                    "skipped": skipped,
+                    "attack_steps": 0 if validation else int(out["attack_steps"])}
             teacher_values = []
             if validation and self.teachers:
                 scores = np.asarray(out["teacher_meta_loss"], dtype=np.float64)
