@@ -20,6 +20,8 @@ SCRIPT = cli.Script(
                  "comma list of rules to search"),
         cli.Flag("grid", str, "0.001,0.01,0.1", "comma list of learning rates"),
         cli.Flag("repeat", int, 10, "independent runs per learning rate (at least 1)"),
+        cli.Flag("keras", bool, False,
+                 "true: Keras' own Adam/RMSprop/SGD; false: the l2o rules (the reference's)"),
         cli.Flag("directory", str, "gridsearch",
                  "output folder; files go to `<directory>/<policy>/<problem>/<lr>.npz`"),
         cli.Flag("dataset", str, None, "replace the problems' dataset, e.g. mnist_5k (offline)",
@@ -70,7 +72,8 @@ def main(argv):
         for policy in policies:
             with cli.problem_scope(strategy, problem):
                 lr, _ = grid_search(args.directory, policy, problem, grid, args.repeat,
-                                    dataset=args.dataset, epochs=args.epochs, seed=args.seed)
+                                    dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+                                    use_keras=args.keras)
             best.append(f"  {policy} on {problem}: best learning rate {lr:g}")
     print("Best learning rates (lowest mean final training loss):")
     print("\n".join(best))

@@ -12,7 +12,7 @@ seeds ``seed .. seed + seeds - 1``, the same seeds for every optimizer) with
 - ``paper``: replicate 1 of each of the paper's released optimizers (``--paper``, skipped when
   that folder is absent), loaded with ``l2o.load`` (no warmup);
 - ``teacher``: the six analytical rules at the paper's learning rates (``baseline.py`` keys);
-- ``grid``: Adam at the best learning rate of a grid (``--grid``), found by
+- ``grid``: Keras' Adam at the best learning rate of a grid (``--grid``), found by
   :mod:`l2o.evaluate.gridsearch` on the same seeds, so "is the baseline tuned?" has an answer.
 
 It writes ``<out>/report.md`` (one table per problem: final training loss and best
@@ -36,7 +36,7 @@ import numpy as np
 DEFAULT_PROBLEMS = ("conv_train", "mlp_train", "conv_avg")  # training problem first
 TEACHERS = ("adam", "rmsprop", "sgd", "momentum", "addsign", "powersign")
 KINDS = ("min-max", "mean", "choice-large", "choice-small")
-DEFAULT_GRID = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
+DEFAULT_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 DEFAULT_PAPER = os.path.join("..", "shared", "reference", "pretrained")
 
 
@@ -151,7 +151,8 @@ def report_problem(problem, entries, args, cache):
           f"{args.seeds} seeds", flush=True)
     best_lr, grid = grid_search(os.path.join(cache, "gridsearch"), "adam", problem,
                                 args.grid, args.seeds, dataset=args.dataset, epochs=args.epochs,
-                                seed=args.seed, log=lambda line: print("  " + line, flush=True))
+                                seed=args.seed, log=lambda line: print("  " + line, flush=True),
+                                use_keras=True)
     rows, curves = [], {}
     for entry in entries:
         results, settings = run_entry(entry, problem, spec, args.seeds, args.seed, cache)

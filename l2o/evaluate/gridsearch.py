@@ -5,8 +5,9 @@ the stacked record goes to ``<directory>/<policy>/<problem>/<lr>.npz`` (with its
 the layout :func:`l2o.plot.load_gridsearch` reads. The reference's grid-search script wrote
 this layout but its plot loader read ``<problem>/<policy>`` (a bug fixed here: one layout).
 
-The rules are the l2o analytical policies with the reference's fixed hyperparameters; only
-the learning rate varies.
+The rules are the l2o analytical policies with the reference's fixed hyperparameters (or,
+with ``use_keras``, Keras' own Adam / RMSprop / SGD with the same values); only the learning
+rate varies.
 """
 
 import os
@@ -31,13 +32,27 @@ GRID_POLICIES = {
 DEFAULT_GRID = (0.001, 0.01, 0.1)
 
 
-def grid_optimizer(policy, learning_rate):
-    """A fresh Keras optimizer running the l2o rule ``policy`` at ``learning_rate``."""
+#: Keras' own classes for the rules Keras has (``use_keras``), with the same fixed values.
+KERAS_RULES = {"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}
+
+
+def grid_optimizer(policy, learning_rate, use_keras=False):
+    """A fresh Keras optimizer for ``policy`` at ``learning_rate``.
+
+    By default the l2o rule (time-independent bias correction, as the reference's grid
+    search); ``use_keras`` takes Keras' own Adam / RMSprop / SGD where one exists, the
+    optimizers users compare against.
+    """
+    import keras
+
     from l2o.optimizer import build_analytical_optimizer
 
     if policy not in GRID_POLICIES:
         raise unknown("grid-search policy", policy, GRID_POLICIES)
     rule, fixed = GRID_POLICIES[policy]
+    if use_keras and policy in KERAS_RULES:
+        return getattr(keras.optimizers, KERAS_RULES[policy])(
+            learning_rate=float(learning_rate), **fixed)
     return build_analytical_optimizer(rule, dict(fixed, learning_rate=float(learning_rate)))
 
 
@@ -47,7 +62,7 @@ def grid_path(directory, policy, problem, learning_rate):
 
 
 def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=None, epochs=None,
-                   seed=None, progress=False, reuse=True):
+                   seed=None, progress=False, reuse=True, use_keras=False):
     """Evaluate one grid point and save it; reuses a file recorded with the same settings.
 
     Returns ``(path, results)``.
@@ -58,6 +73,7 @@ def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=No
     if epochs is not None and not is_function_problem(spec):
         spec["epochs"] = int(epochs)
     settings = {"problem": problem, "policy": policy, "learning_rate": float(learning_rate),
+                "keras": bool(use_keras and policy in KERAS_RULES),
                 "repeat": int(repeat), "seed": None if seed is None else int(seed),
                 "warmup": 0, "warmup_rate": 0.0}
     settings.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps")
@@ -65,7 +81,7 @@ def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=No
     path = grid_path(directory, policy, problem, learning_rate)
     if reuse and os.path.exists(path) and read_evaluation_settings(path) == settings:
         return path, load_npz(path)
-    results = run_repeats(lambda: grid_optimizer(policy, learning_rate), spec, repeat,
+    results = run_repeats(lambda: grid_optimizer(policy, learning_rate, use_keras), spec, repeat,
                           seed=seed, progress=progress)
     save_evaluation(path, results, settings)
     return path, results
@@ -77,7 +93,7 @@ def final_loss(results):
 
 
 def grid_search(directory, policy, problem, grid=DEFAULT_GRID, repeat=10, dataset=None,
-                epochs=None, seed=None, progress=False, reuse=True, log=print):
+                epochs=None, seed=None, progress=False, reuse=True, log=print, use_keras=False):
     """Run the grid; returns ``(best learning rate, {lr: results})``, best = lowest final loss.
 
     A diverged point (non-finite final loss) never wins.
@@ -87,7 +103,8 @@ def grid_search(directory, policy, problem, grid=DEFAULT_GRID, repeat=10, datase
     table = {}
     for lr in grid:
         path, results = run_grid_point(directory, policy, problem, lr, repeat, dataset=dataset,
-                                       epochs=epochs, seed=seed, progress=progress, reuse=reuse)
+                                       epochs=epochs, seed=seed, progress=progress, reuse=reuse,
+                                       use_keras=use_keras)
         table[float(lr)] = results
         if log:
             log(f"{policy} lr={float(lr):g} on {problem}: final loss {final_loss(results):.4g} "
