@@ -188,6 +188,9 @@ def training_record(strategy, metadata, command=None):
         "source": str(strategy.directory),
         "checkpoint": os.path.basename(strategy.experiment.checkpoint_prefix(metadata)),
         "periods": int(len(summary)),
+        # False: stopped (time budget, crash) before the schedule's end; the packaged
+        # checkpoint is the best one so far
+        "finished": bool(strategy.finished),
         "meta_updates": int((summary["epochs"] * summary["depth"]).sum()),
         "wall_time_minutes": round(float(summary["duration"].sum()) / 60, 1),
         "hardware": {"machine": platform.machine(), "processor": platform.processor() or None,
