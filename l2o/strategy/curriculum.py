@@ -27,8 +27,10 @@ class CurriculumLearningStrategy(BaseStrategy):
        while fewer than num_chances periods have passed since the stage's best validation.
     3. Otherwise advance to stage s + 1, starting from the best checkpoint of stage s.
 
-    A period starts from the best repeat of the period before in its stage (p > 0) or from
-    the best checkpoint of the previous stage (p = 0). Resuming re-takes all three decisions
+    A period starts from the accepted attempt of the period before in its stage (p > 0: the
+    repeat that did not explode; the reference took the lowest-validation repeat, which can
+    be an attempt the explosion check itself rejected) or from the best checkpoint of the
+    previous stage (p = 0). Resuming re-takes all three decisions
     on the last summary row, so a finished stage is never extended and a resumed repeat of
     period 0 starts from the previous stage's best checkpoint (both reference bugs).
 
@@ -114,6 +116,10 @@ class CurriculumLearningStrategy(BaseStrategy):
     def _repeats(self, stage, period, repeat):
         if self.max_repeat > 0 and repeat >= self.max_repeat:
             return False
+        return self._exploded(stage, period, repeat)
+
+    def _exploded(self, stage, period, repeat):
+        """The explosion rule of step 1 (repeat limits aside); (0, 0) never explodes."""
         if stage == 0 and period == 0:
             return False
         row = select(self.summary, stage=stage, period=period, repeat=repeat).iloc[-1]
@@ -146,10 +152,23 @@ class CurriculumLearningStrategy(BaseStrategy):
             return None
         return {"stage": stage + 1, "period": 0, "repeat": 0}
 
+    def _accepted_repeat(self, stage, period):
+        """The attempt of (stage, period) that training went on from.
+
+        Repeats stop at the first attempt that did not explode: that one carries on, even
+        when a rejected attempt had a lower validation. When every attempt exploded (the
+        repeat limit was reached), the lowest-validation one does.
+        """
+        rows = select(self.summary, stage=stage, period=period)
+        last = self._metadata_of(rows.iloc[-1])
+        if not self._exploded(**last):
+            return last
+        return self._best_repeat(stage, period)
+
     def _previous(self, metadata):
         stage, period = metadata["stage"], metadata["period"]
         if period > 0:
-            return self._best_repeat(stage, period - 1)
+            return self._accepted_repeat(stage, period - 1)
         if stage > 0:
             return self._best_of_stage(stage - 1)
         return None
