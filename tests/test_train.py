@@ -446,3 +446,62 @@ def test_teacher_scores_do_not_depend_on_a_diverging_learner():
     exploding, teacher = scores(1e30)  # the learner's loss overflows after one step
     assert still == pytest.approx(0.0, abs=1e-6) and np.isfinite(exploding)
     assert teacher == pytest.approx(calm_teacher, rel=1e-6)
+
+
+def _rnnprop_trainer():
+    tf.keras.utils.set_random_seed(11)
+    policy = build_policy("RNNPropOptimizer", {"layers": [6]})
+    return _trainer(policy, teachers=[adam_teacher(0.1), adam_teacher(0.02)], il_mode="sum",
+                    parameter_scale_spread=1.0,
+                    optimizer={"class_name": "SGD", "config": {"learning_rate": 1e-3}},
+                    gradient_clipping={"class_name": "SimpleGC", "config": {"clip_value": -1}})
+
+
+def _eager_meta_gradient(trainer, problem, x, y, scale, learner, teachers, w_meta, w_imit):
+    with tf.GradientTape() as tape:
+        meta, imit = trainer._unroll(problem, x, y, scale, learner, teachers, True)[:2]
+        loss = w_meta * meta + w_imit * imit
+    return float(loss), [g.numpy() for g in tape.gradient(loss, trainer.weights)]
+
+
+def test_compiled_step_matches_the_eager_unroll_and_a_meta_step_descends():
+    trainer = _rnnprop_trainer()
+    problem = TinyProblem()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(2))
+    x, y = (tf.constant(a) for a in problem.sample(5, np.random.default_rng(3)))
+    loss, eager = _eager_meta_gradient(trainer, problem, x, y, scale, learner, teachers, 1.0, 0.3)
+    out = trainer._compiled_fn("train", problem)(x, y, scale, learner, teachers,
+                                                  tf.constant(1.0), tf.constant(0.3))
+    for e, c in zip(eager, out["grads"]):
+        np.testing.assert_allclose(c.numpy(), e, rtol=1e-4, atol=1e-7)
+    assert max(np.abs(e).max() for e in eager) > 1e-4  # not vacuous
+    trainer._apply_fn(out["grads"])  # one meta-step: the same unroll now costs less
+    after, _ = _eager_meta_gradient(trainer, problem, x, y, scale, learner, teachers, 1.0, 0.3)
+    assert after < loss
+
+
+def test_two_replica_step_gives_each_replica_the_eager_meta_gradient(two_cpus):
+    problem = TinyProblem()
+    with two_cpus.scope():
+        trainer = _rnnprop_trainer()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(2))
+    data = [tuple(tf.constant(a) for a in problem.sample(5, np.random.default_rng(r)))
+            for r in (3, 4)]
+    eager = [_eager_meta_gradient(trainer, problem, x, y, scale, learner, teachers, 1.0, 0.3)[1]
+             for x, y in data]
+
+    def per_replica(values):
+        return two_cpus.experimental_distribute_values_from_function(
+            lambda ctx: values[ctx.replica_id_in_sync_group])
+
+    x = per_replica([d[0] for d in data])
+    y = per_replica([d[1] for d in data])
+    with two_cpus.scope():
+        out = trainer._compiled_fn("train", problem)(
+            x, y, *[per_replica([v] * 2) for v in (scale, learner, teachers)],
+            tf.constant(1.0), tf.constant(0.3))
+    for replica, expected in enumerate(eager):
+        got = [two_cpus.experimental_local_results(g)[replica].numpy() for g in out["grads"]]
+        for e, c in zip(expected, got):
+            np.testing.assert_allclose(c, e, rtol=1e-4, atol=1e-7)
+    assert not np.allclose(eager[0][0], eager[1][0])  # the replicas saw different data
