@@ -246,3 +246,14 @@ def test_prepared_tfds_dataset_loads_in_bulk_without_network(tmp_path):
     assert sorted(np.round(data.x[:, 0, 0, 0] * 5).astype(int).tolist()) == [0, 1, 2, 3, 4, 5]
     with pytest.raises(L2OError, match="unknown split 'valid'.*test, train"):
         load_dataset("l2o_tiny_digits", "valid", data_dir=str(tmp_path))
+
+
+def test_conv_avg_builds_with_its_ignored_zero_filter_head():
+    """conv_avg's last spec [0, 3, 1]: the average head ignores the filter count."""
+    from l2o.evaluate import get_eval_problem
+    from l2o.problems.models import build_model
+
+    spec = get_eval_problem("conv_avg")
+    model = build_model(spec["target"], (28, 28, 1), 10, **spec["config"])
+    assert model.output_shape == (None, 10)
+    assert model.layers[-2].filters == 10

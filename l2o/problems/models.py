@@ -64,6 +64,12 @@ def _check_layer_specs(layers, input_shape, head_type):
     if len(input_shape) != 3:
         raise L2OError(f"conv_classifier needs images [H, W, C], got input shape {input_shape}")
     height, width = input_shape[0], input_shape[1]
+    layers = list(layers)
+    last = layers[-1]
+    if (head_type == "average" and isinstance(last, (list, tuple)) and len(last) == 3
+            and last[0] == 0):
+        # the average head ignores the last spec's filter count (conv_avg writes 0)
+        layers[-1] = [1] + list(last[1:])
     for i, spec in enumerate(layers):
         conv = _as_conv_spec(spec, i)
         if conv is None:
