@@ -204,13 +204,13 @@ def test_plot_draws_results_next_to_the_baseline(work, evaluated, adam_baseline)
 def test_score_ranks_a_checkpoint_against_rules_as_summary_csv_logs_them(work, minmax):
     done = succeed("l2o.score", f"--directory={MINMAX}", MINMAX, "adam:0.005", "sgd:0.2",
                    cwd=work)
-    lines = {line.split()[-1] if "rule" not in line else line.split()[-2]: line
-             for line in done.stdout.splitlines()[1:]}
+    lines = done.stdout.splitlines()[1:]
     summary = pd.read_csv(minmax / "summary.csv")
     logged = summary[summary["stage"] == 0]["validation_adam"].iloc[0]
-    adam = float(lines["0.005)"].split()[0])
-    assert adam == pytest.approx(logged, rel=1e-3, abs=1e-4)
-    assert any(MINMAX in line for line in lines.values())
+    adam = next(line for line in lines if line.endswith("adam (lr 0.005)"))
+    assert "(rule)" in adam
+    assert float(adam.split()[0]) == pytest.approx(logged, rel=1e-3, abs=1e-4)
+    assert len(lines) == 3 and any(MINMAX in line for line in lines)
 
 
 # -- help and imports ------------------------------------------------------------------------
