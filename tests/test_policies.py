@@ -109,37 +109,34 @@ def np_rnnprop(weights, grads, beta_1=0.9, beta_2=0.999, alpha=0.1, eps=1e-10):
     return deltas
 
 
+def check_rnnprop_against_numpy(policy, weights, rng, shape, steps, atol, floor):
+    """Run ``policy`` and :func:`np_rnnprop` on the same random gradients; compare deltas."""
+    grads = [rng.normal(scale=10.0 ** rng.uniform(-4, 0), size=shape).astype(np.float32)
+             for _ in range(steps)]
+    param = tf.zeros(shape)
+    state = policy.init_state(param)
+    expected = np_rnnprop(weights, grads)
+    for g, e in zip(grads, expected):
+        delta, state = policy.step(param, tf.constant(g), state)
+        assert delta.shape == shape
+        np.testing.assert_allclose(delta.numpy().reshape(-1), e.reshape(-1), atol=atol, rtol=0)
+    assert np.abs(np.concatenate(expected)).max() > floor  # the check is not vacuous
+
+
 def test_rnnprop_random_weights_match_numpy():
     """Gate order, feature order and head on seeded random weights; needs no reference files."""
     policy = build_policy("RNNPropOptimizer", {"layers": [20, 20]})
     rng = np.random.default_rng(3)
     weights = {k: rng.normal(scale=0.6, size=v.shape) for k, v in policy.get_weights().items()}
     policy.set_weights({k: v.astype(np.float32) for k, v in weights.items()})
-    grads = [rng.normal(scale=10.0 ** rng.uniform(-4, 0), size=(4, 6)).astype(np.float32)
-             for _ in range(6)]
-    param = tf.zeros((4, 6))
-    state = policy.init_state(param)
-    expected = np_rnnprop(weights, grads)
-    for g, e in zip(grads, expected):
-        delta, state = policy.step(param, tf.constant(g), state)
-        np.testing.assert_allclose(delta.numpy().reshape(-1), e.reshape(-1), atol=2e-5, rtol=0)
-    assert np.abs(np.concatenate(expected)).max() > 1e-2  # the check is not vacuous
+    check_rnnprop_against_numpy(policy, weights, rng, (4, 6), 6, atol=2e-5, floor=1e-2)
 
 
 def test_rnnprop_pretrained_matches_numpy(pretrained):
     policy = l2o.load_policy(f"{pretrained}/choice-large/7")
     weights = {k: v.astype(np.float64) for k, v in policy.get_weights().items()}
-    rng = np.random.default_rng(1)
-    grads = [rng.normal(scale=10.0 ** rng.uniform(-4, 0), size=(5, 7)).astype(np.float32)
-             for _ in range(5)]
-    param = tf.zeros((5, 7))
-    state = policy.init_state(param)
-    expected = np_rnnprop(weights, grads)
-    for g, e in zip(grads, expected):
-        delta, state = policy.step(param, tf.constant(g), state)
-        assert delta.shape == (5, 7)
-        np.testing.assert_allclose(delta.numpy().reshape(-1), e.reshape(-1), atol=1e-5, rtol=0)
-    assert np.abs(np.concatenate(expected)).max() > 1e-3  # the check is not vacuous
+    check_rnnprop_against_numpy(policy, weights, np.random.default_rng(1), (5, 7), 5,
+                                atol=1e-5, floor=1e-3)
 
 
 def test_rnnprop_warmup_mask_and_noise():
