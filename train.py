@@ -24,6 +24,9 @@ SCRIPT = cli.Script(
                  "more_choice, ...)"),
         cli.Flag("presets", str, "", "comma list of presets, applied in order "
                                      "(see --list-presets)"),
+        cli.Flag("seed", int, None, "make the run repeatable: initial weights and every "
+                                    "period's draws (stored as strategy/seed; resume with "
+                                    "the same seed)", shown="random"),
         *cli.device_flags(),
         cli.Flag("initialize", bool, False,
                  "build everything and write config.json, then exit without training"),
@@ -56,6 +59,10 @@ def resolve_config(args, overrides):
     config = default_config(args.strategy, args.policy)
     config = apply_presets(config, args.presets)
     config = cli.apply_cli_overrides(config, overrides, SCRIPT)
+    if args.seed is not None:
+        if args.seed < 0:
+            raise cli.UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
+        config["strategy"]["seed"] = args.seed
     cli.check_strategy_settings(config)
     return config
 

@@ -1,4 +1,4 @@
-"""A training process killed with SIGKILL mid-period resumes from its last complete period."""
+"""A seeded training process killed at any moment resumes to exactly the uninterrupted run."""
 
 import os
 import signal
@@ -6,8 +6,11 @@ import subprocess
 import sys
 import time
 
+import shutil
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from l2o.saving import read_network_weights
 from l2o.results import base_name
@@ -18,7 +21,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _command(directory):
     return [sys.executable, os.path.join(ROOT, "train.py"), "--strategy=repeat",
             "--policy=rnnprop", "--presets=conv_train,adam,rmsprop,offline,debug_tiny",
-            "--strategy/num_periods=4", "--strategy/epochs=2", f"--directory={directory}"]
+            "--strategy/num_periods=4", "--strategy/epochs=2", "--seed=7",
+            f"--directory={directory}"]
+
+
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("resume") / "uninterrupted")
+    done = subprocess.run(_command(directory), env=ENV, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return directory
+
+
+def assert_same_run(directory, reference):
+    """Same summary rows and values (< 1e-6) and the same checkpoints as ``reference``."""
+    got, want = (pd.read_csv(os.path.join(d, "summary.csv")) for d in (directory, reference))
+    columns = [c for c in want.columns if c not in ("time", "duration")]
+    assert list(got.columns) == list(want.columns) and len(got) == len(want)
+    np.testing.assert_allclose(got[columns].to_numpy(float), want[columns].to_numpy(float),
+                               rtol=0, atol=1e-6)
+    for _, row in want.iterrows():
+        base = base_name({"period": row["period"], "repeat": row["repeat"]})
+        a, b = (read_network_weights(os.path.join(d, "checkpoint", base))
+                for d in (directory, reference))
+        assert all(np.max(np.abs(a[k] - b[k])) < 1e-6 for k in b), base
 
 
 def _rows(directory):
@@ -26,7 +56,7 @@ def _rows(directory):
     return len(pd.read_csv(path)) if os.path.exists(path) else 0
 
 
-def test_sigkill_mid_period_then_resume(tmp_path):
+def test_sigkill_mid_period_then_resume(tmp_path, uninterrupted):
     directory = str(tmp_path / "results" / "rnnprop" / "resume" / "1")
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(_command(directory), env=env, stdout=subprocess.PIPE,
@@ -66,3 +96,24 @@ def test_sigkill_mid_period_then_resume(tmp_path):
     leftovers = [os.path.join(root, f) for root, _, files in os.walk(directory)
                  for f in files if ".tmp" in f]
     assert leftovers == []
+    assert_same_run(directory, uninterrupted)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_resume_after_any_committed_period_matches_the_uninterrupted_run(tmp_path,
+                                                                          uninterrupted, rows):
+    """A kill between two commit points leaves the folder as it was at the first of them."""
+    directory = str(tmp_path / "killed")
+    shutil.copytree(uninterrupted, directory)
+    summary = pd.read_csv(os.path.join(directory, "summary.csv"))
+    for _, row in summary.iloc[rows:].iterrows():
+        base = base_name({"period": row["period"], "repeat": row["repeat"]})
+        for folder, suffixes in (("checkpoint", (".index", ".data-00000-of-00001")),
+                                 ("log", (".npz",))):
+            for suffix in suffixes:
+                os.remove(os.path.join(directory, folder, base + suffix))
+    summary.iloc[:rows].to_csv(os.path.join(directory, "summary.csv"), index=False)
+    rerun = subprocess.run(_command(directory), env=ENV, capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert_same_run(directory, uninterrupted)

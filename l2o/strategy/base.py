@@ -37,7 +37,8 @@ from l2o.results import Experiment, base_name, describe_settings
 _REGISTRY = {}
 
 #: The keys every strategy accepts, with their library defaults (None: per class name).
-COMMON_SETTINGS = {"validation_problems": None, "validation_seed": 12345, "name": None}
+COMMON_SETTINGS = {"validation_problems": None, "validation_seed": 12345, "name": None,
+                   "seed": None}
 
 #: Hyperparameter names of a period, in summary.csv (and header) order.
 HYPER = ("warmup", "warmup_rate", "p_teacher", "depth", "unroll_len", "epochs")
@@ -191,6 +192,7 @@ class BaseStrategy:
         self.settings = resolved
         self.name = resolved["name"]
         self.validation_seed = resolved["validation_seed"]
+        self.seed = resolved["seed"]
         self._apply_settings(resolved)
 
         self.trainer = trainer
@@ -245,9 +247,9 @@ class BaseStrategy:
             resolved["name"] = cls.__name__
         if not isinstance(resolved["name"], str):
             raise L2OError(f"strategy setting 'name' must be a string, got {resolved['name']!r}")
-        seed = resolved["validation_seed"]
-        if seed is not None:
-            resolved["validation_seed"] = _whole("validation_seed", seed, 0)
+        for key in ("validation_seed", "seed"):
+            if resolved[key] is not None:
+                resolved[key] = _whole(key, resolved[key], 0)
         vp = resolved["validation_problems"]
         if vp is not None and (isinstance(vp, (str, dict)) or not hasattr(vp, "__len__")
                                or not vp):
@@ -393,7 +395,7 @@ class BaseStrategy:
             f"{k}={_format(train_args[k])}" for k in HYPER), flush=True)
 
         result = self.trainer.train(self.problems, validation=False, progress=progress,
-                                    **train_args)
+                                    seed=self._period_seed(), **train_args)
         checked = self.trainer.train(self.validation_problems, validation=True,
                                      seed=self.validation_seed, progress=progress,
                                      **validation_args)
@@ -427,6 +429,17 @@ class BaseStrategy:
         self.summary = self.experiment.append_summary(row)
         self._tensorboard(row, step=len(self.summary) - 1)
         return row
+
+    def _period_seed(self):
+        """With a ``seed`` setting, the training randomness of the next period (lifetimes,
+        minibatches, scales, loss-weight draws, input noise) is a function of the seed and of
+        the number of summary rows alone, so a resumed run draws exactly what an
+        uninterrupted one would; without it, fresh entropy."""
+        if self.seed is None:
+            return None
+        seed = int(np.random.SeedSequence([self.seed, len(self.summary)]).generate_state(1)[0])
+        self.trainer.reseed(seed)
+        return seed
 
     def _tensorboard(self, row, step):
         """Per-period scalars for TensorBoard, under ``log/tensorboard`` (one step per row)."""

@@ -505,6 +505,10 @@ class MetaTrainer:
             stats["teacher_meta_loss"] = teacher_meta
         return stats
 
+    def reseed(self, seed):
+        """Seed the loss-weight draws (``il_mode="switch"``) for a reproducible period."""
+        self._rng = np.random.default_rng(seed)
+
     # ------------------------------------------------------------------ checkpoints
 
     def save(self, prefix):
