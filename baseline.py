@@ -50,7 +50,7 @@ def main(argv):
     from l2o.errors import unknown
     from l2o.evaluate import BASELINES, get_eval_problem, is_function_problem, make_baseline
     from l2o.evaluate import run_repeats
-    from l2o.results import save_evaluation
+    from l2o.results import evaluation_record, save_evaluation
 
     if args.optimizer not in BASELINES:
         raise unknown("baseline optimizer", args.optimizer, BASELINES)
@@ -69,10 +69,8 @@ def main(argv):
               flush=True)
         with cli.problem_scope(strategy, problem):
             results = run_repeats(make_optimizer, spec, args.repeat, seed=args.seed)
-        settings = {"problem": problem, "optimizer": args.optimizer, "keras": args.keras,
-                    "repeat": args.repeat, "seed": args.seed, "warmup": 0}
-        settings.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps")
-                         if k in spec})
+        settings = evaluation_record(problem, spec, args.repeat, args.seed,
+                                     optimizer=args.optimizer, keras=args.keras)
         path = save_evaluation(output / args.optimizer / f"{problem}.npz", results, settings)
         print(f"Saved baseline: {path}", flush=True)
         written.append(path)

@@ -86,21 +86,17 @@ def teacher_entries():
     return entries
 
 
-def _settings(problem, spec, seeds, seed, warmup):
-    out = {"problem": problem, "repeat": int(seeds), "seed": int(seed), "warmup": warmup}
-    out.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps") if k in spec})
-    return out
-
-
 def run_entry(entry, problem, spec, seeds, seed, cache):
     """The stacked results of ``entry`` on ``problem`` (from the cache when it matches)."""
     from l2o.evaluate import run_repeats
     from l2o.plot.results import load_npz
-    from l2o.results import read_evaluation_settings, save_evaluation
+    from l2o.results import evaluation_record, read_evaluation_settings, save_evaluation
 
-    probe = entry.make()
+    probe = entry.make()  # the warmup it runs with is part of the protocol
     warmup = int(getattr(probe, "warmup", 0) or 0)
-    settings = dict(_settings(problem, spec, seeds, seed, warmup), source=entry.source)
+    settings = evaluation_record(problem, spec, seeds, seed, warmup=warmup,
+                                 warmup_rate=getattr(probe, "warmup_rate", 0.0) if warmup else 0.0,
+                                 source=entry.source)
     path = os.path.join(cache, problem, entry.slug + ".npz")
     if os.path.exists(path) and read_evaluation_settings(path) == settings:
         return load_npz(path), settings

@@ -102,11 +102,23 @@ def save_evaluation(path, results, settings):
     return atomic_savez(path, **arrays)
 
 
-def split_settings(arrays):
-    """``(arrays without the settings, settings dict or None)`` of a loaded record."""
-    arrays = dict(arrays)
-    raw = arrays.pop(SETTINGS_KEY, None)
-    return arrays, (None if raw is None else json.loads(str(raw)))
+def evaluation_record(problem, spec, repeat, seed, warmup=0, warmup_rate=0.0, **extra):
+    """The settings stored with an evaluation: what makes two evaluations comparable.
+
+    ``spec`` is the evaluation problem dict (its dataset, epochs and batch size, or the
+    steps of a function problem are recorded); ``extra`` adds what identifies the optimizer
+    (``optimizer=``, ``learning_rate=``, ``source=``, ...).
+    """
+    record = {"problem": str(problem), "repeat": int(repeat),
+              "seed": None if seed is None else int(seed),
+              "warmup": int(warmup), "warmup_rate": float(warmup_rate)}
+    if "steps" in spec:
+        record["steps"] = int(spec["steps"])
+    else:
+        record.update(dataset=str(spec["dataset"]), epochs=int(spec["epochs"]),
+                      batch_size=int(spec["batch_size"]))
+    record.update(extra)
+    return record
 
 
 def describe_settings(settings):

@@ -17,7 +17,7 @@ import numpy as np
 from l2o.errors import L2OError, unknown
 from l2o.evaluate.baselines import run_repeats
 from l2o.evaluate.problems import check_problem, get_eval_problem, is_function_problem
-from l2o.results import read_evaluation_settings, save_evaluation
+from l2o.results import evaluation_record, read_evaluation_settings, save_evaluation
 
 #: Policy key -> (l2o rule, fixed hyperparameters), as the reference's grid search.
 GRID_POLICIES = {
@@ -72,12 +72,9 @@ def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=No
     spec = check_problem(get_eval_problem(problem, dataset=dataset))
     if epochs is not None and not is_function_problem(spec):
         spec["epochs"] = int(epochs)
-    settings = {"problem": problem, "policy": policy, "learning_rate": float(learning_rate),
-                "keras": bool(use_keras and policy in KERAS_RULES),
-                "repeat": int(repeat), "seed": None if seed is None else int(seed),
-                "warmup": 0, "warmup_rate": 0.0}
-    settings.update({k: spec[k] for k in ("dataset", "epochs", "batch_size", "steps")
-                     if k in spec})
+    settings = evaluation_record(problem, spec, repeat, seed, policy=policy,
+                                 learning_rate=float(learning_rate),
+                                 keras=bool(use_keras and policy in KERAS_RULES))
     path = grid_path(directory, policy, problem, learning_rate)
     if reuse and os.path.exists(path) and read_evaluation_settings(path) == settings:
         return path, load_npz(path)

@@ -147,20 +147,6 @@ def _format(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def evaluation_record(problem, spec, repeat, seed, warmup_settings):
-    """The settings stored with an evaluation (what makes two evaluations comparable)."""
-    record = {"problem": str(problem), "repeat": int(repeat),
-              "seed": None if seed is None else int(seed),
-              "warmup": int(warmup_settings["warmup"]),
-              "warmup_rate": float(warmup_settings["warmup_rate"])}
-    if "steps" in spec:
-        record["steps"] = int(spec["steps"])
-    else:
-        record.update(dataset=str(spec["dataset"]), epochs=int(spec["epochs"]),
-                      batch_size=int(spec["batch_size"]))
-    return record
-
-
 # -- the base class ------------------------------------------------------------------------
 
 
@@ -437,9 +423,7 @@ class BaseStrategy:
         uninterrupted one would; without it, fresh entropy."""
         if self.seed is None:
             return None
-        seed = int(np.random.SeedSequence([self.seed, len(self.summary)]).generate_state(1)[0])
-        self.trainer.reseed(seed)
-        return seed
+        return int(np.random.SeedSequence([self.seed, len(self.summary)]).generate_state(1)[0])
 
     def _tensorboard(self, row, step):
         """Per-period scalars for TensorBoard, under ``log/tensorboard`` (one step per row)."""
@@ -520,7 +504,7 @@ class BaseStrategy:
         """
         from l2o import evaluate as evaluation
         from l2o.optimizer import LearnedOptimizer
-        from l2o.results import read_evaluation_settings, save_evaluation
+        from l2o.results import evaluation_record, read_evaluation_settings, save_evaluation
         from l2o.saving import restore_policy
 
         if not isinstance(problem, str):
@@ -533,7 +517,7 @@ class BaseStrategy:
             warmup_settings["warmup"] = 0
         debug = bool(getattr(self.policy, "debug", False))
         path = self.experiment.eval_path(problem, metadata, suffix=suffix, debug=debug)
-        record = evaluation_record(problem, spec, repeat, seed, warmup_settings)
+        record = evaluation_record(problem, spec, repeat, seed, **warmup_settings)
         if path.exists() and not overwrite:
             held = read_evaluation_settings(path)
             if held != record:
