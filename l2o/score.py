@@ -20,8 +20,10 @@ import sys
 
 import numpy as np
 
-RULE_CLASSES = {"adam": "Adam", "rmsprop": "RMSProp", "sgd": "SGD", "momentum": "Momentum",
-                "addsign": "AddSign", "powersign": "PowerSign"}
+#: Rule name -> the baseline.py key whose class and paper learning rate it uses (the l2o
+#: rules; ``momentum`` is the l2o Momentum rule, baseline ``momentum_custom``).
+RULES = {"adam": "adam", "rmsprop": "rmsprop", "sgd": "sgd", "momentum": "momentum_custom",
+         "addsign": "addsign", "powersign": "powersign"}
 
 
 def build_scored_policy(text):
@@ -31,17 +33,15 @@ def build_scored_policy(text):
     from l2o.policies.base import build_policy
 
     name, _, option = text.partition(":")
-    if name in RULE_CLASSES and not os.path.exists(text):
-        config = dict(BASELINES[name]["config"])
-        config.pop("momentum", None)
-        if name == "momentum":
-            config = dict(BASELINES["momentum_custom"]["config"])
+    if name in RULES and not os.path.exists(text):
+        baseline = BASELINES[RULES[name]]
+        config = dict(baseline["config"])
         if option:
             try:
                 config["learning_rate"] = float(option)
             except ValueError:
                 raise L2OError(f"'{text}': the learning rate after ':' must be a number") from None
-        cls = RULE_CLASSES[name] + "Optimizer"
+        cls = baseline["class_name"] + "Optimizer"
         return f"{name} (lr {config['learning_rate']:g})", build_policy(cls, config), True
     folder, checkpoint = (name, option) if option else (text, None)
     if os.path.exists(os.path.join(folder, "summary.csv")) or checkpoint:
@@ -60,7 +60,7 @@ def build_scored_policy(text):
 
         return folder, load_policy(folder), False
     raise L2OError(f"cannot score '{text}': not an experiment folder, an optimizer folder or a "
-                   f"rule ({', '.join(RULE_CLASSES)}, optionally rule:learning_rate)")
+                   f"rule ({', '.join(RULES)}, optionally rule:learning_rate)")
 
 
 def score(config, policies, index=0, epochs=None, seed=None, progress=False):
