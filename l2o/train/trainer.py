@@ -215,13 +215,12 @@ class MetaTrainer:
         n = tf.shape(x)[0]
         start = [tf.stop_gradient(p) for p in learner[0]]
         teacher_starts = [[tf.stop_gradient(p) for p in tp] for tp, _ in teachers]
-        finish = score_teachers
         num_teachers = len(self.teachers)
         oracle = not self.do_teacher_parameter_scale
         cb_states = tuple(c.initial(num_teachers, n) for c in self.callbacks)
 
         def cond(i, meta, imit, learner, teachers, cb_states, done, tmeta):
-            if finish:
+            if score_teachers:
                 return i < n
             return tf.logical_and(i < n, tf.logical_not(done))
 
@@ -230,7 +229,7 @@ class MetaTrainer:
             f, grads = self._loss_and_grads(problem, learner[0], scale, xi, yi)
             moved = self._advance(self.policy, learner[0], grads, learner[1], training,
                                   scale, oracle=False)
-            if finish:  # a stopped learner stays where it stopped while the teachers go on
+            if score_teachers:  # a stopped learner stays where it stopped; teachers go on
                 moved = tf.nest.map_structure(lambda new, old: tf.where(done, old, new),
                                               moved, (learner[0], learner[1]))
             learner = moved
@@ -413,10 +412,16 @@ class MetaTrainer:
         the adversarial ascent steps that ran on the perturbation (K per meta-step). In
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
         each teacher's own score on the same unrolls (see :attr:`teacher_labels`).
+
+        ``seed`` fixes the lifetimes, minibatches, scales and TF randomness of the call and,
+        in training, the loss-weight draws too; None draws fresh entropy.
         """
         unroll_len, epochs, depth, warmup = int(unroll_len), int(epochs), int(depth), int(warmup)
         if min(unroll_len, epochs, depth) < 1 or warmup < 0:
             raise L2OError("unroll_len, epochs and depth must be >= 1 and warmup >= 0")
+        if seed is not None and not validation:
+            # a seeded training call also fixes its loss-weight draws (il_mode="switch")
+            self._rng = np.random.default_rng(seed)
         per_problem = []
         for index, problem in enumerate(problems):
             if progress:
@@ -456,8 +461,10 @@ class MetaTrainer:
                                  "imitation_loss_weight", "skipped", "attack_steps")}
         for c in self.callbacks:
             stats[c.key] = []
+        scores_teachers = validation and bool(self.teachers)
+        if scores_teachers:
+            stats["teacher_meta_loss"] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
-        teacher_meta = []
         cycle = depth + warmup
         for i in range(epochs * cycle):
             if i % cycle == 0:
@@ -490,9 +497,9 @@ class MetaTrainer:
                     "skipped": skipped,
                     "attack_steps": 0 if validation else int(out["attack_steps"])}
             teacher_values = []
-            if validation and self.teachers:
+            if scores_teachers:
                 scores = np.asarray(out["teacher_meta_loss"], dtype=np.float64)
-                teacher_meta.append(scores)
+                stats["teacher_meta_loss"].append(scores)
                 teacher_values = list(zip(self.teacher_labels, scores))
             for c, s in zip(self.callbacks, out["callbacks"]):
                 step[c.key] = c.summary(s).numpy()
@@ -501,13 +508,7 @@ class MetaTrainer:
             if bar is not None:
                 bar.add(1, values=[(k, step[k]) for k in self.pbar_values
                                    if np.ndim(step[k]) == 0] + teacher_values)
-        if teacher_meta:
-            stats["teacher_meta_loss"] = teacher_meta
         return stats
-
-    def reseed(self, seed):
-        """Seed the loss-weight draws (``il_mode="switch"``) for a reproducible period."""
-        self._rng = np.random.default_rng(seed)
 
     # ------------------------------------------------------------------ checkpoints
 
