@@ -30,7 +30,7 @@ SCRIPT = cli.Script(
                                       "their own (a quick look)", shown="the problem's"),
         cli.Flag("seed", int, None, "seed of run 0 (run i uses seed + i): models, shuffles",
                  shown="random"),
-        *cli.device_flags(),
+        *cli.device_flags(repeats=True),
     ),
 )
 

@@ -49,7 +49,7 @@ SCRIPT = cli.Script(
         cli.Flag("override", bool, False,
                  "turn the other --a/b/c=value arguments into overrides of the saved config "
                  "(not checked against it, not saved)"),
-        *cli.device_flags(),
+        *cli.device_flags(repeats=True),
     ),
     overrides="optional",
     notes="""Checkpoints: by default the strategy's best one (latest period for repeat, the best
@@ -176,7 +176,7 @@ def main(argv):
 
     written = []
     for folder, checkpoints in work:
-        with strategy.scope():
+        with cli.experiment_scope(strategy):
             experiment = build_from_config(folder, overrides, info=args.info, debug=args.debug,
                                            for_evaluation=True)
         for metadata in checkpoints:

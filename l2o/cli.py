@@ -164,13 +164,20 @@ class Flag(NamedTuple):
 HELP = Flag("help", bool, False, "print this table and exit (also -h)")
 
 
-def device_flags(vram=12000):
-    """The device flags every script takes (see :func:`l2o.devices.create_strategy`)."""
+def device_flags(vram=12000, repeats=False):
+    """The device flags every script takes (see :func:`l2o.devices.create_strategy`).
+
+    ``repeats``: the script evaluates ``--repeat`` runs, which :func:`problem_scope` spreads
+    over the selected devices (the help says so).
+    """
+    spread = "; with several, the --repeat runs are spread over them, one run per device"
     return (
-        Flag("gpus", str, None, "comma list of physical GPU indices to use", shown="all"),
+        Flag("gpus", str, None, "comma list of physical GPU indices to use"
+             + (spread if repeats else ""), shown="all"),
         Flag("cpu", bool, False, "run on the CPU only (bare flag, or =true/false)"),
         Flag("vgpu", int, 1, "split GPU 0 (or the CPU) into this many virtual devices; "
-                             "a multi-replica debug aid"),
+                             + ("a multi-device debug aid" if repeats
+                                else "a multi-replica debug aid")),
         Flag("vram", int, vram, "MB of memory per virtual GPU (only with --vgpu > 1)"),
     )
 
@@ -453,14 +460,47 @@ def quiet_python_logs():
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
+def repeat_devices(strategy):
+    """The devices evaluation repeats are spread over: ``strategy``'s, when it has several.
+
+    ``()`` for a single device, and for a multi-worker strategy (``TF_CONFIG``), whose
+    workers evaluate together as replicas of one fit, as before.
+    """
+    from l2o.devices import is_multi_worker
+
+    if is_multi_worker(strategy):
+        return ()
+    devices = tuple(strategy.extended.worker_devices)
+    return devices if len(devices) > 1 else ()
+
+
+def experiment_scope(strategy):
+    """The context evaluate.py builds an experiment (its policy) in.
+
+    ``strategy.scope()``, unless the evaluation runs are spread over several devices
+    (:func:`repeat_devices`): then the policy's variables are built as plain ones on the
+    default device, which the runs on every device read. A Keras update step outside the
+    strategy cannot read a ``MirroredVariable``: TensorFlow's default strategy passes the
+    variable being updated where the replica id belongs.
+    """
+    return contextlib.nullcontext() if repeat_devices(strategy) else strategy.scope()
+
+
 def problem_scope(strategy, problem):
     """The context to evaluate the named problem in.
 
-    Model problems fit under ``strategy.scope()`` (the fit loop splits batches over its
-    replicas). Function problems have no batch to split and their update loop runs in
-    cross-replica context, which Keras' ``apply_gradients`` rejects inside a scope, so
-    they run on the default device, outside it.
+    Several devices (``--gpus=0,1``, ``--vgpu=2``): :func:`l2o.evaluate.spread_repeats` over
+    the strategy's devices, so that ``run_repeats`` trains one independent run per device at
+    a time (run ``i`` on device ``i mod n``), for model and function problems alike.
+    Otherwise, model problems fit under ``strategy.scope()``. Function problems have no batch
+    to split and their update loop runs in cross-replica context, which Keras'
+    ``apply_gradients`` rejects inside a scope, so they run on the default device, outside it.
     """
+    devices = repeat_devices(strategy)
+    if devices:
+        from l2o.evaluate import spread_repeats
+
+        return spread_repeats(devices)
     if is_function_problem(problem):
         return contextlib.nullcontext()
     return strategy.scope()

@@ -6,9 +6,12 @@ still uninitialised (no tensor created, no op run). Build models and optimizers 
 ``strategy.scope()`` afterwards.
 
 Multi-machine training: when the ``TF_CONFIG`` environment variable describes a cluster
-(``{"cluster": {...}, "task": {...}}``), :func:`create_strategy` returns a
+(``{"cluster": {...}, "task": {...}}``), or the process is one task of a SLURM job step with
+several tasks (``srun``), :func:`create_strategy` returns a
 ``tf.distribute.MultiWorkerMirroredStrategy`` that spans every worker's visible GPUs (or
-CPUs); ``--gpus`` still selects the local GPUs of each worker.
+CPUs); ``--gpus`` still selects the local GPUs of each worker. :func:`is_chief` tells the
+one worker that writes the results tree; :func:`check_workers_agree` and
+:func:`worker_failure` are the collective checks and the error a lost worker turns into.
 """
 
 import json
@@ -73,6 +76,115 @@ def _cluster_config():
     return config if isinstance(config, dict) and config.get("cluster") else None
 
 
+def _slurm_tasks():
+    """The number of tasks of the SLURM job step this process belongs to (0: not in one)."""
+    if "SLURM_PROCID" not in os.environ:
+        return 0
+    try:
+        return int(os.environ.get("SLURM_STEP_NUM_TASKS", "0"))
+    except ValueError:
+        return 0
+
+
+def _multi_worker_strategy(num_gpus):
+    import tensorflow as tf
+
+    if _cluster_config() is not None:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    # one task per node (srun --ntasks-per-node=1), each with all the GPUs it can see; the
+    # workers listen on $L2O_SLURM_PORT (default 8888) of their node
+    try:
+        port = int(os.environ.get("L2O_SLURM_PORT", "8888"))
+    except ValueError:
+        raise L2OError("L2O_SLURM_PORT must be a port number") from None
+    try:
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
+            port_base=port, gpus_per_node=num_gpus, auto_set_gpu=False)
+    except RuntimeError as err:
+        raise L2OError(f"cannot read the SLURM job step: {err}") from None
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+
+
+def loopback_tf_configs(workers):
+    """``TF_CONFIG`` values (JSON strings) for ``workers`` processes on 127.0.0.1, one per
+    worker index, on ports free right now: a cluster on one machine for tests and benchmarks."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(int(workers))]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]}
+    for sock in sockets:
+        sock.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+            for index in range(len(sockets))]
+
+
+def is_multi_worker(strategy):
+    """Whether ``strategy`` spans several processes (MultiWorkerMirroredStrategy)."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """Whether this process writes the results: always, except for the non-chief workers of
+    a multi-worker strategy (the chief is worker 0, or the task of type "chief")."""
+    return not is_multi_worker(strategy) or bool(strategy.extended.should_checkpoint)
+
+
+def check_workers_agree(strategy, value, what):
+    """Raise an L2OError unless every worker holds the same whole number ``value``.
+
+    A collective call: every worker must make it. Used on where a run resumes, which
+    differs when the workers do not see the same experiment folder.
+    """
+    if not is_multi_worker(strategy):
+        return
+    import tensorflow as tf
+
+    mine = tf.constant([int(value)], tf.int64)
+    values = strategy.gather(strategy.run(lambda: tf.identity(mine)), axis=0).numpy()
+    low, high = int(values.min()), int(values.max())
+    if low != high:
+        raise L2OError(f"the workers disagree on {what} ({low} to {high}): every worker must "
+                       "see the same --directory, on a filesystem they share")
+
+
+def worker_weight_difference(strategy, weights):
+    """The largest absolute difference between any worker's ``weights`` (a dict of arrays)
+    and the chief's; None for a single-process strategy. A collective call."""
+    if not is_multi_worker(strategy):
+        return None
+    import numpy as np
+    import tensorflow as tf
+
+    flat = tf.constant(np.concatenate([np.ravel(weights[k]) for k in sorted(weights)])[None],
+                       tf.float32)
+    every = strategy.gather(strategy.run(lambda: tf.identity(flat)), axis=0).numpy()
+    return float(np.max(np.abs(every - every[:1]))) if every.size else 0.0
+
+
+#: TensorFlow errors that mean another worker of the cluster went away.
+_LOST_WORKER_ERRORS = ("UnavailableError", "CancelledError", "DeadlineExceededError",
+                       "AbortedError")
+
+
+def worker_failure(strategy, err):
+    """The one-line L2OError for ``err`` when it means a lost worker, else None."""
+    if not is_multi_worker(strategy) or type(err).__name__ not in _LOST_WORKER_ERRORS:
+        return None
+    # TensorFlow's message lists the Python frames of the failed op; keep the reason only
+    lines = [line.strip() for line in str(getattr(err, "message", err)).splitlines()]
+    reasons = [line for line in lines if line and not line.startswith(("File ", "Detected at",
+                                                                        "Graph execution"))]
+    detail = " ".join(" ".join(reasons[-2:]).split())[:240]
+    return L2OError(
+        "a worker of the cluster stopped or cannot be reached "
+        f"({type(err).__name__}: {detail}); start the same command again on every worker to "
+        "resume from the last complete period")
+
+
 def _configure(action):
     try:
         action()
@@ -85,7 +197,8 @@ def _configure(action):
 def create_strategy(gpus=None, cpu=False, vgpu=1, vram=12000, verbose=False):
     """Configure the devices and return a ``tf.distribute`` strategy.
 
-    * ``TF_CONFIG`` describes a cluster: ``MultiWorkerMirroredStrategy``.
+    * ``TF_CONFIG`` describes a cluster, or this is one of several tasks of a SLURM job step
+      (``srun``; resolved by ``SlurmClusterResolver``): ``MultiWorkerMirroredStrategy``.
     * ``cpu``: GPUs are hidden; ``OneDeviceStrategy`` on /CPU:0.
     * ``gpus`` ("0,2"): only those physical GPUs stay visible; an index that does not
       exist is an L2OError naming the valid ones.
@@ -127,8 +240,8 @@ def create_strategy(gpus=None, cpu=False, vgpu=1, vram=12000, verbose=False):
         _configure(lambda: tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * vgpu))
 
-    if _cluster_config() is not None:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    if _cluster_config() is not None or _slurm_tasks() > 1:
+        strategy = _multi_worker_strategy(len(physical))
     elif physical:
         strategy = tf.distribute.MirroredStrategy()
     elif vgpu > 1:

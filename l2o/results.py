@@ -13,10 +13,12 @@ renamed over the target, so a crash leaves either the old file or the new one, n
 of one.
 """
 
+import contextlib
 import io
 import json
 import numbers
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -139,6 +141,27 @@ def read_evaluation_settings(path):
 
 
 # -- names -------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def private_copy(directory):
+    """A temporary copy of the experiment folder ``directory``, removed on exit.
+
+    It holds what resuming needs (config.json, summary.csv, checkpoint/) when they exist.
+    A non-chief worker of a multi-worker run trains in it: it resumes from exactly what
+    the chief resumes from, and nothing it writes reaches the shared folder.
+    """
+    source = Path(directory)
+    copy = Path(tempfile.mkdtemp(prefix="l2o-worker-"))
+    try:
+        for name in ("config.json", "summary.csv"):
+            if (source / name).is_file():
+                shutil.copy2(source / name, copy / name)
+        if (source / "checkpoint").is_dir():
+            shutil.copytree(source / "checkpoint", copy / "checkpoint")
+        yield str(copy)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
 
 def _general(value):
     """A number in general format: 3.0 -> '3', 0.5 -> '0.5'."""

@@ -176,3 +176,98 @@ def test_l2o_only_baselines_build_and_run(key):
     assert isinstance(optimizer, keras.optimizers.Optimizer)
     result = evaluate_function(optimizer, "Quadratic", {"n": 3}, 5, seed=0)
     assert np.all(np.isfinite(result["loss"]))
+
+
+# --------------------------------------------------------------------------- several devices
+
+TINY_PROBLEM = {key: TINY[key] for key in ("target", "dataset", "epochs", "batch_size", "config")}
+CURVES = ("batch_loss", "loss", "sparse_categorical_accuracy", "val_loss",
+          "val_sparse_categorical_accuracy")
+
+
+def _placement(optimizer):
+    """``"CPU:1"``: the one device that holds all of an optimizer's variables."""
+    specs = {tf.DeviceSpec.from_string(v.value.device) for v in optimizer.variables}
+    assert len(specs) == 1, specs
+    spec = specs.pop()
+    return f"{spec.device_type}:{spec.device_index}"
+
+
+def test_spread_runs_match_one_device_in_order_one_run_per_device(two_cpus, capsys):
+    from l2o import cli
+
+    made = []
+
+    def make():
+        made.append(keras.optimizers.SGD(0.5, momentum=0.5))
+        return made[-1]
+
+    single = run_repeats(lambda: keras.optimizers.SGD(0.5, momentum=0.5), TINY_PROBLEM,
+                         repeat=3, seed=7, progress=False)
+    # What evaluate.py / baseline.py do with --vgpu=2 (or --gpus=0,1).
+    with cli.problem_scope(two_cpus, "mlp_train") as devices:
+        spread = run_repeats(make, TINY_PROBLEM, repeat=3, seed=7)
+    assert len(devices) == 2
+    assert set(spread) == set(single)
+    for key in single:
+        assert spread[key].shape == single[key].shape and spread[key].dtype == np.float32, key
+    assert not np.allclose(single["batch_loss"][0], single["batch_loss"][1])  # order matters
+    for key in CURVES:
+        np.testing.assert_allclose(spread[key], single[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    # Run i on device i mod 2: runs 0 and 2 on CPU:0, run 1 on CPU:1, each a whole fit.
+    assert sorted(_placement(o) for o in made) == ["CPU:0", "CPU:0", "CPU:1"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Spreading 3 runs over 2 devices: CPU:0, CPU:1"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "run 1/3 (seed 7) on CPU", "run 2/3 (seed 8) on CPU", "run 3/3 (seed 9) on CPU"]
+    assert "run 2/3 (seed 8) on CPU:1" in "\n".join(lines)
+
+
+def test_spread_learned_optimizer_reads_the_policy_without_changing_it(two_cpus):
+    from l2o import LearnedOptimizer, cli
+    from l2o.policies import build_policy
+
+    with cli.experiment_scope(two_cpus):  # as evaluate.py builds it for spread runs
+        policy = build_policy("RNNPropOptimizer", {"layers": [4]})
+    before = [v.numpy() for v in policy.trainable_variables]
+    assert before and not any(isinstance(v, tf.distribute.DistributedValues)
+                              for v in policy.variables)
+
+    def make():
+        return LearnedOptimizer(policy, warmup=2, warmup_rate=0.1)
+
+    single = run_repeats(make, TINY_PROBLEM, repeat=2, seed=3, progress=False)
+    with cli.problem_scope(two_cpus, "mlp_train"):
+        spread = run_repeats(make, TINY_PROBLEM, repeat=2, seed=3, progress=False)
+    for key in CURVES:
+        np.testing.assert_allclose(spread[key], single[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    for old, new in zip(before, policy.trainable_variables):
+        np.testing.assert_array_equal(new.numpy(), old)
+
+    # A policy mirrored by the strategy cannot be read outside it: a clear error, not TF's.
+    with two_cpus.scope():
+        mirrored = build_policy("RNNPropOptimizer", {"layers": [4]})
+    with cli.problem_scope(two_cpus, "mlp_train"), pytest.raises(L2OError, match="scope"):
+        run_repeats(lambda: LearnedOptimizer(mirrored), TINY_PROBLEM, repeat=2, progress=False)
+
+
+def test_spread_function_problems_and_the_first_failure(two_cpus):
+    from l2o.evaluate import spread_repeats
+
+    devices = two_cpus.extended.worker_devices
+    quadratic = {"target": "Quadratic", "config": {"n": 3}, "steps": 5}
+    single = run_repeats(lambda: make_baseline("sgd"), quadratic, repeat=3, seed=0)
+    with spread_repeats(devices):
+        spread = run_repeats(lambda: make_baseline("sgd"), quadratic, repeat=3, seed=0,
+                             progress=False)
+    np.testing.assert_allclose(spread["loss"], single["loss"], rtol=1e-6)
+    calls = []
+
+    def fails_second():
+        calls.append(None)
+        if len(calls) == 2:
+            raise L2OError("no optimizer for this run")
+        return make_baseline("sgd")
+
+    with spread_repeats(devices), pytest.raises(L2OError, match="no optimizer"):
+        run_repeats(fails_second, quadratic, repeat=4, seed=0, progress=False)

@@ -5,8 +5,14 @@ Deviation from the reference: with the Keras path on (the default) the l2o-only 
 (Momentum, AddSign, PowerSign) are built from the l2o analytical policies instead of failing.
 """
 
+import contextlib
+import contextvars
+import threading
+import time
+
 import keras
 import numpy as np
+import tensorflow as tf
 
 from l2o.errors import L2OError, unknown
 from l2o.evaluate.fit import evaluate_model
@@ -65,6 +71,33 @@ def make_baseline(key, use_keras=True):
     return build_analytical_optimizer(class_name, config)
 
 
+_SPREAD_DEVICES = contextvars.ContextVar("l2o_spread_devices", default=())
+
+
+@contextlib.contextmanager
+def spread_repeats(devices):
+    """Within the block, :func:`run_repeats` spreads its runs over ``devices``.
+
+    ``devices`` are TensorFlow device names (``"/GPU:1"``, or a strategy's
+    ``extended.worker_devices``). Run ``i`` goes to device ``i mod n``; the devices work
+    concurrently, one thread each, with its runs one after another. Every run is a whole
+    independent fit (its own model, optimizer and seed ``seed + i``) placed with
+    ``tf.device``, outside any ``tf.distribute`` strategy: not data-parallel replicas of one
+    fit. The results are stacked in run order, so a seeded spread evaluation gives the same
+    arrays, up to float noise, as the same evaluation on one device. An empty list leaves
+    :func:`run_repeats` as it is; one device runs the repeats in turn on it.
+
+    The scripts enter it through :func:`l2o.cli.problem_scope` when ``--gpus``/``--vgpu``
+    select several devices.
+    """
+    names = tuple(str(d) for d in devices or ())
+    token = _SPREAD_DEVICES.set(names)
+    try:
+        yield names
+    finally:
+        _SPREAD_DEVICES.reset(token)
+
+
 def run_repeats(make_optimizer, problem, repeat, data_dir=None, debug=False, seed=None,
                 progress=True, dataset=None):
     """Evaluate ``repeat`` fresh optimizers from ``make_optimizer()`` on ``problem``.
@@ -72,22 +105,119 @@ def run_repeats(make_optimizer, problem, repeat, data_dir=None, debug=False, see
     ``problem`` is a key of the evaluation table or a problem dict; function problems (those
     with ``steps``) go to :func:`evaluate_function`, the rest to :func:`evaluate_model`
     (``dataset`` overrides their dataset). Each result key is stacked over the runs on a new
-    axis 0. With ``seed``, run ``i`` uses ``seed + i``. ``data_dir``, ``debug`` and ``progress``
-    only concern model problems.
+    axis 0. With ``seed``, run ``i`` uses ``seed + i``. ``data_dir`` and ``debug`` only
+    concern model problems; ``progress`` shows a bar per model fit, or with several devices
+    one line per finished run.
+
+    Inside :func:`spread_repeats` with several devices the runs go to the devices
+    concurrently (run ``i`` on device ``i mod n``, ``make_optimizer()`` called in that
+    device's thread and scope) and are stacked in the same order, so the arrays have the same
+    layout and, seeded, the same values up to float noise. ``make_optimizer`` must then be
+    safe to call from several threads and its optimizers may only *read* shared state (the
+    learned optimizers read their policy's weights, never assign them; that policy must be
+    built outside any ``tf.distribute`` scope, see :func:`l2o.cli.experiment_scope`). The
+    wall-clock
+    columns ``batch_time`` and ``epoch_time`` then time each run while the others share the
+    host (Python, input pipelines, and on logical devices of one CPU or GPU the hardware
+    too): compare them only between evaluations spread the same way.
     """
     if isinstance(repeat, bool) or not isinstance(repeat, (int, np.integer)) or repeat < 1:
         raise L2OError(f"repeat must be a positive integer, got {repeat!r}")
     problem = check_problem(get_eval_problem(problem, dataset=dataset))
-    runs = []
-    for i in range(int(repeat)):
+
+    devices = _SPREAD_DEVICES.get()
+
+    def one_run(i, progress):
         run_seed = None if seed is None else int(seed) + i
         optimizer = make_optimizer()
+        if len(devices) > 1:
+            _check_unmirrored(optimizer)
         if is_function_problem(problem):
-            runs.append(evaluate_function(optimizer, problem["target"], problem["config"],
-                                          problem["steps"], seed=run_seed))
-        else:
-            runs.append(evaluate_model(
-                optimizer, problem["target"], problem["dataset"], problem["epochs"],
-                problem["batch_size"], problem["config"], dp_args=problem.get("dp_args"),
-                data_dir=data_dir, debug=debug, seed=run_seed, progress=progress))
+            return evaluate_function(optimizer, problem["target"], problem["config"],
+                                     problem["steps"], seed=run_seed)
+        return evaluate_model(
+            optimizer, problem["target"], problem["dataset"], problem["epochs"],
+            problem["batch_size"], problem["config"], dp_args=problem.get("dp_args"),
+            data_dir=data_dir, debug=debug, seed=run_seed, progress=progress)
+
+    if len(devices) > 1:
+        runs = _spread(one_run, int(repeat), devices, seed, progress)
+    else:
+        with tf.device(devices[0]) if devices else contextlib.nullcontext():
+            runs = [one_run(i, progress) for i in range(int(repeat))]
     return {key: np.stack([run[key] for run in runs]) for key in runs[0]}
+
+
+def _check_unmirrored(optimizer):
+    """Spread runs read a learned optimizer's policy outside any strategy, where Keras' update
+    step cannot read a ``MirroredVariable`` (TensorFlow's default strategy passes the updated
+    variable where the replica id belongs): say so instead of an obscure TypeError."""
+    policy = getattr(optimizer, "policy", None)
+    if isinstance(policy, tf.Module) and any(
+            isinstance(v, tf.distribute.DistributedValues) for v in policy.variables):
+        raise L2OError("runs spread over several devices cannot use a policy whose weights were "
+                       "created inside a tf.distribute strategy scope; build it outside the "
+                       "scope (l2o.cli.experiment_scope)")
+
+
+def _short(device):
+    """``"GPU:1"`` from ``"/job:localhost/replica:0/task:0/device:GPU:1"``."""
+    spec = tf.DeviceSpec.from_string(device)
+    return f"{spec.device_type}:{spec.device_index}" if spec.device_type else device
+
+
+def _spread(run, repeat, devices, seed, progress):
+    """``[run(i, False) for i in range(repeat)]``, with run ``i`` on ``devices[i % n]``.
+
+    One thread per device (TensorFlow releases the GIL inside its ops); each thread takes its
+    runs in order. With ``progress``, one line per finished run instead of the per-epoch
+    bars, which would interleave. The first failure (lowest run index) is re-raised once
+    every thread has stopped; the other threads start no new run after it.
+    """
+    count = min(len(devices), repeat)
+    runs = [None] * repeat
+    failures = []
+    stop = threading.Event()
+    lock = threading.Lock()
+    start = time.perf_counter()
+    if progress:
+        print(f"Spreading {repeat} runs over {count} devices: "
+              + ", ".join(_short(d) for d in devices[:count]), flush=True)
+
+    def worker(k):
+        with tf.device(devices[k]):
+            for i in range(k, repeat, count):
+                if stop.is_set():
+                    return
+                began = time.perf_counter()
+                try:
+                    runs[i] = run(i, False)
+                except BaseException as error:  # noqa: BLE001 (re-raised in the caller)
+                    with lock:
+                        failures.append((i, error))
+                    stop.set()
+                    return
+                if progress:
+                    with lock:
+                        finished = sum(r is not None for r in runs)
+                        label = f"run {i + 1}/{repeat}" + ("" if seed is None
+                                                          else f" (seed {int(seed) + i})")
+                        print(f"  {label} on {_short(devices[k])}: final loss "
+                              f"{float(runs[i]['loss'][-1]):.4g}, "
+                              f"{time.perf_counter() - began:.1f} s "
+                              f"[{finished}/{repeat} done, {time.perf_counter() - start:.0f} s]",
+                              flush=True)
+
+    threads = [threading.Thread(target=worker, args=(k,), name=f"l2o-repeat-{k}", daemon=True)
+               for k in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    finally:
+        stop.set()  # Ctrl-C: the threads start no further run
+    if failures:
+        raise min(failures, key=lambda f: f[0])[1]
+    return runs

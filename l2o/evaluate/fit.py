@@ -12,6 +12,7 @@ Deviations from the reference, both deliberate:
   Jacobian, which needs far less memory.
 """
 
+import threading
 import time
 
 import keras
@@ -21,6 +22,11 @@ import tensorflow as tf
 from l2o.errors import L2OError
 from l2o.problems.datasets import load_dataset
 from l2o.problems.models import build_model
+
+#: Held while a fit seeds the process-wide generators and draws from them (model
+#: initialisation, shuffle seeds): runs spread over devices by ``run_repeats`` set them up one
+#: at a time, so a seeded run initialises exactly as it would alone.
+_SEEDED_SETUP = threading.Lock()
 
 RESULT_KEYS = ("batch_loss", "batch_time", "loss", "sparse_categorical_accuracy", "val_loss",
                "val_sparse_categorical_accuracy", "epoch_time")
@@ -84,33 +90,45 @@ def evaluate_model(optimizer, target, dataset, epochs, batch_size, config, dp_ar
 
     ``dp_args={"clip_norm": c, "noise_multiplier": z}`` switches to DP training (module doc).
     ``seed`` seeds Keras' global generators (model initialisation), the shuffle order and the DP
-    noise. Runs under the active ``tf.distribute`` strategy, if any.
+    noise. Runs under the active ``tf.distribute`` strategy, if any, and on the current
+    ``tf.device``. Fits may run in parallel threads (see :func:`l2o.evaluate.spread_repeats`):
+    the set-up that seeds and draws from the process-wide generators is done one fit at a time.
     """
     epochs = _positive_int("epochs", epochs)
     batch_size = _positive_int("batch_size", batch_size)
     dp = None if dp_args is None else _check_dp_args(dp_args)
     if getattr(optimizer, "built", False):
         raise L2OError("the optimizer was already used; pass a fresh optimizer to each evaluation")
-    train = load_dataset(dataset, "train", data_dir=data_dir)
-    test = load_dataset(dataset, "test", data_dir=data_dir)
-    batches_train = train.y.shape[0] // batch_size
-    batches_val = test.y.shape[0] // batch_size
-    if batches_train == 0 or batches_val == 0:
-        raise L2OError(f"batch_size {batch_size} is larger than dataset '{dataset}' "
-                       f"({train.y.shape[0]} train / {test.y.shape[0]} test examples)")
+    with _SEEDED_SETUP:
+        train = load_dataset(dataset, "train", data_dir=data_dir)
+        test = load_dataset(dataset, "test", data_dir=data_dir)
+        batches_train = train.y.shape[0] // batch_size
+        batches_val = test.y.shape[0] // batch_size
+        if batches_train == 0 or batches_val == 0:
+            raise L2OError(f"batch_size {batch_size} is larger than dataset '{dataset}' "
+                           f"({train.y.shape[0]} train / {test.y.shape[0]} test examples)")
 
-    if seed is not None:
-        keras.utils.set_random_seed(int(seed))
+        if seed is not None:
+            keras.utils.set_random_seed(int(seed))
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        with strategy.scope():
+            model = build_model(target, input_shape=train.x.shape[1:],
+                                num_classes=train.num_classes, **dict(config or {}))
+            variables = model.trainable_variables
+            optimizer.build(variables)
+            train_accuracy = keras.metrics.SparseCategoricalAccuracy()
+            val_accuracy = keras.metrics.SparseCategoricalAccuracy()
+        train_data = (tf.data.Dataset.from_tensor_slices((train.x, train.y))
+                      .shuffle(100 * batch_size, seed=seed, reshuffle_each_iteration=True)
+                      .batch(batch_size, drop_remainder=True)
+                      .prefetch(tf.data.AUTOTUNE))
+        val_data = (tf.data.Dataset.from_tensor_slices((test.x, test.y))
+                    .batch(batch_size, drop_remainder=True)
+                    .prefetch(tf.data.AUTOTUNE))
+        train_data = strategy.experimental_distribute_dataset(train_data)
+        val_data = strategy.experimental_distribute_dataset(val_data)
     noise_seed = int(seed) if seed is not None else int(np.random.default_rng().integers(2**31))
-    strategy = tf.distribute.get_strategy()
-    replicas = strategy.num_replicas_in_sync
-    with strategy.scope():
-        model = build_model(target, input_shape=train.x.shape[1:],
-                            num_classes=train.num_classes, **dict(config or {}))
-        variables = model.trainable_variables
-        optimizer.build(variables)
-        train_accuracy = keras.metrics.SparseCategoricalAccuracy()
-        val_accuracy = keras.metrics.SparseCategoricalAccuracy()
     cross_entropy = keras.losses.SparseCategoricalCrossentropy(reduction=None)
     summarize = _debug_method(optimizer) if debug else None
 
@@ -180,16 +198,6 @@ def evaluate_model(optimizer, target, dataset, epochs, batch_size, config, dp_ar
     def val_step(x, y):
         loss = strategy.run(replica_val, args=(x, y))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-
-    train_data = (tf.data.Dataset.from_tensor_slices((train.x, train.y))
-                  .shuffle(100 * batch_size, seed=seed, reshuffle_each_iteration=True)
-                  .batch(batch_size, drop_remainder=True)
-                  .prefetch(tf.data.AUTOTUNE))
-    val_data = (tf.data.Dataset.from_tensor_slices((test.x, test.y))
-                .batch(batch_size, drop_remainder=True)
-                .prefetch(tf.data.AUTOTUNE))
-    train_data = strategy.experimental_distribute_dataset(train_data)
-    val_data = strategy.experimental_distribute_dataset(val_data)
 
     total = epochs * batches_train
     result = {key: np.zeros(total if key.startswith("batch_") else epochs, np.float32)

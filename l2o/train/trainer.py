@@ -355,6 +355,11 @@ class MetaTrainer:
         return theta, states[0], states[1:]
 
     def _apply_meta_gradients(self, grads):
+        # In replica context, tf.identity places each gradient on this replica's device: the
+        # Keras optimizer all-reduces to the gradients' devices, and a gradient passed in from
+        # outside has none under MultiWorkerMirroredStrategy ("destinations can not be empty").
+        if tf.distribute.has_strategy():
+            grads = [tf.identity(g) for g in grads]
         self.optimizer.apply_gradients(zip(grads, self.weights))
 
     def _compiled_fn(self, kind, problem):
@@ -451,11 +456,13 @@ class MetaTrainer:
             tf.random.set_seed(seed if isinstance(seed, int) else
                                int(np.random.SeedSequence(seed).generate_state(1)[0]))
 
-        def per_replica(values):
+        def per_replica(make):
+            """``make(r)`` for each replica ``r`` of this process (all replicas are local
+            except under MultiWorkerMirroredStrategy, where each worker draws its own)."""
             if replicas == 1:
-                return values[0]
+                return make(0)
             return dist.experimental_distribute_values_from_function(
-                lambda ctx: values[ctx.replica_id_in_sync_group])
+                lambda ctx: make(ctx.replica_id_in_sync_group))
 
         stats = {k: [] for k in ("meta_loss", "imitation_loss", "meta_loss_weight",
                                  "imitation_loss_weight", "skipped", "attack_steps")}
@@ -469,9 +476,9 @@ class MetaTrainer:
         for i in range(epochs * cycle):
             if i % cycle == 0:
                 scale, learner, teachers = per_replica(
-                    [self._new_lifetime(problem, rng) for rng in rngs])
-            x, y = per_replica([tuple(tf.constant(a) for a in problem.sample(unroll_len, rng))
-                                for rng in rngs])
+                    lambda r: self._new_lifetime(problem, rngs[r]))
+            x, y = per_replica(
+                lambda r: tuple(tf.constant(a) for a in problem.sample(unroll_len, rngs[r])))
             if i % cycle < warmup:
                 theta, ls, ts = self._compiled_fn("warmup", problem)(
                     x, y, scale, learner[0], learner[1], tuple(t[1] for t in teachers),
