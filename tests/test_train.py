@@ -505,3 +505,118 @@ def test_two_replica_step_gives_each_replica_the_eager_meta_gradient(two_cpus):
         for e, c in zip(expected, got):
             np.testing.assert_allclose(c, e, rtol=1e-4, atol=1e-7)
     assert not np.allclose(eager[0][0], eager[1][0])  # the replicas saw different data
+
+
+# ---------------------------------------------------------------------- coordinatewise batching
+
+class FourTensorProblem:
+    """A tanh layer and a linear head: four tensors, two of the same size, coupled through
+    the loss; the gradient of tensor 1 (the layer's bias) can be poisoned."""
+
+    num_params = 13
+    batch_size = 4
+    size = 100
+    spec = {"target": "four_tensors"}
+
+    def __init__(self):
+        self.poison = tf.Variable(False)
+
+    def init_params(self, seed=None):
+        rng = np.random.default_rng(seed)
+        return [tf.constant(rng.normal(size=shape).astype(np.float32))
+                for shape in ((2, 3), (3,), (3,), (1,))]
+
+    def loss(self, params, x, y):
+        w, b, u, c = params
+        poison = tf.convert_to_tensor(self.poison)
+
+        @tf.custom_gradient
+        def guarded(b):
+            return tf.identity(b), lambda up: tf.where(poison, tf.fill(tf.shape(up), np.nan), up)
+        hidden = tf.tanh(tf.matmul(x, w) + guarded(b))
+        return tf.reduce_mean(tf.square(tf.linalg.matvec(hidden, u) + c - y)) + 0.1
+
+    def sample(self, unroll_len, rng):
+        x = rng.normal(size=(unroll_len, 4, 2)).astype(np.float32)
+        return x, np.sin(x.sum(-1)).astype(np.float32)
+
+
+class PerTensorRNNProp(build_policy("RNNPropOptimizer", {"layers": [4]}).__class__):
+    coordinatewise = False
+
+
+class PerTensorAdam(build_policy("AdamOptimizer").__class__):
+    coordinatewise = False
+
+
+class PerTensorMomentum(build_policy("MomentumOptimizer").__class__):
+    coordinatewise = False
+
+
+def _batched_and_per_tensor(**kwargs):
+    """Two trainers that differ only in whether their policies step all tensors at once."""
+    tf.keras.utils.set_random_seed(5)
+    batched = build_policy("RNNPropOptimizer", {"layers": [4]})
+    per_tensor = PerTensorRNNProp(layers=[4])
+    per_tensor.set_weights(batched.get_weights())
+    assert batched.coordinatewise and not per_tensor.coordinatewise
+    adam, momentum = {"learning_rate": 0.1, "epsilon": 1e-10}, {"learning_rate": 0.05}
+    settings = dict(parameter_scale_spread=1.0, **kwargs)
+    return (_trainer(batched, teachers=[build_policy("AdamOptimizer", adam),
+                                        build_policy("MomentumOptimizer", momentum)], **settings),
+            _trainer(per_tensor, teachers=[PerTensorAdam(**adam), PerTensorMomentum(**momentum)],
+                     **settings))
+
+
+def _run(trainer, problem, warmup_steps=0):
+    """Meta-gradient and outputs of one unroll (after an SGD warmup), eagerly."""
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(1))
+    x, y = (tf.constant(a) for a in problem.sample(6, np.random.default_rng(2)))
+    if warmup_steps:
+        theta, ls, ts = trainer._warmup_step(problem, x[:warmup_steps], y[:warmup_steps], scale,
+                                             learner[0], learner[1],
+                                             tuple(t[1] for t in teachers), tf.constant(0.05))
+        learner, teachers = (theta, ls), tuple((theta, s) for s in ts)
+    with tf.GradientTape() as tape:
+        meta, imit, learner, teachers, *_ = trainer._unroll(problem, x, y, scale, learner,
+                                                            teachers, True)
+        loss = meta + 0.5 * imit
+    grads = tape.gradient(loss, trainer.weights)
+    return ([float(meta), float(imit)], [p.numpy() for p in learner[0]],
+            [p.numpy() for t in teachers for p in t[0]], [g.numpy() for g in grads], learner[1])
+
+
+@pytest.mark.parametrize("warmup_steps", [0, 2])
+def test_coordinatewise_policies_step_all_tensors_at_once_exactly(warmup_steps):
+    """Stepping the concatenated coordinates once equals stepping tensor by tensor: losses,
+    both trajectories (the teacher's under oracle scaling) and the meta-gradient."""
+    problem = FourTensorProblem()
+    batched, per_tensor = (_run(t, problem, warmup_steps) for t in _batched_and_per_tensor())
+    for got, expected in zip(batched[:4], per_tensor[:4]):
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=2e-5, atol=1e-7)
+    start = FourTensorProblem().init_params(None)  # every tensor moved
+    assert all(not np.allclose(p, s) for p, s in zip(batched[1], start))
+
+
+def test_coordinatewise_guard_keeps_only_the_nonfinite_tensor():
+    """A non-finite delta in one tensor leaves that tensor and its coordinates' state as they
+    were; the other tensors step exactly as they do tensor by tensor."""
+    problem = FourTensorProblem()
+    trainers = _batched_and_per_tensor()
+    problem.poison.assign(True)
+    batched, per_tensor = ((out[1], out[4]) for out in (_run(t, problem) for t in trainers))
+    scale, learner, _ = trainers[0]._new_lifetime(problem, np.random.default_rng(1))
+    np.testing.assert_array_equal(batched[0][1], learner[0][1].numpy())  # tensor 1 held
+    for i in (0, 2, 3):
+        assert not np.allclose(batched[0][i], learner[0][i].numpy())
+        np.testing.assert_allclose(batched[0][i], per_tensor[0][i], rtol=2e-5, atol=1e-7)
+    state = batched[1]  # coordinates 6..8 are tensor 1's
+    for leaf in tf.nest.flatten(state):
+        assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)
+    # the SGD warmup's guard looks at the new state, per tensor too
+    x, y = (tf.constant(a) for a in problem.sample(2, np.random.default_rng(2)))
+    _, state, _ = trainers[0]._warmup_step(problem, x, y, scale, learner[0], learner[1], (),
+                                           tf.constant(0.05))
+    for leaf in tf.nest.flatten(state):
+        assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)

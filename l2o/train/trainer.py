@@ -103,6 +103,55 @@ def _finite(x):
     return tf.reduce_all(tf.math.is_finite(x))
 
 
+def _coordinates(tensors):
+    """The scalars of several tensors as one vector: what a coordinatewise policy steps on."""
+    return tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
+
+
+def _sizes(tensors):
+    return [t.shape.num_elements() for t in tensors]
+
+
+def initial_state(policy, params):
+    """A policy's state for a list of parameter tensors, in the layout meta-training keeps.
+
+    A coordinatewise policy gets one state of all the coordinates concatenated (it then
+    steps every tensor with one call); any other, one state per tensor.
+    """
+    if policy.coordinatewise:
+        return policy.init_state(_coordinates(params))
+    return [policy.init_state(p) for p in params]
+
+
+def _per_tensor_finite(policy, state, params):
+    """Per tensor: whether every floating leaf of its (new) state is finite."""
+    if not policy.coordinatewise:
+        return [tf.reduce_all([_finite(leaf) for leaf in tf.nest.flatten(s)
+                               if leaf.dtype.is_floating] or [tf.constant(True)]) for s in state]
+    coordinates = [tf.reduce_all(tf.math.is_finite(leaf), axis=tuple(range(leaf.shape.rank - 1)))
+                   for leaf in tf.nest.flatten(state) if leaf.dtype.is_floating]
+    if not coordinates:
+        return [tf.constant(True)] * len(params)
+    finite = tf.reduce_all(tf.stack(coordinates), axis=0)
+    return [tf.reduce_all(f) for f in tf.split(finite, _sizes(params))]
+
+
+def _keep(policy, ok, new_state, state, params):
+    """The new state where the tensor's flag in ``ok`` is True, else the old one."""
+    if policy.coordinatewise:
+        keep = tf.repeat(tf.stack(ok), _sizes(params))  # per coordinate: its tensor's flag
+        return tf.nest.map_structure(lambda new, old: tf.where(keep, new, old), new_state, state)
+    return [tf.nest.map_structure(lambda new, old, k=k: tf.where(k, new, old), s2, s)
+            for k, s2, s in zip(ok, new_state, state)]
+
+
+def _warmup_mask(policy, state, new_state):
+    """``policy.warmup_mask`` in :func:`initial_state`'s layout."""
+    if policy.coordinatewise:
+        return policy.warmup_mask(state, new_state)
+    return [policy.warmup_mask(s, s2) for s, s2 in zip(state, new_state)]
+
+
 def teacher_labels(teachers):
     """Short unique names of teacher policies: ``adam``, ``rmsprop``, ``morechoice``, ``adam_2``."""
     labels = []
@@ -174,21 +223,35 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ one inner step
 
-    def _advance(self, policy, params, grads, states, training, scale, oracle):
-        """One policy step on every tensor, with the non-finite guard."""
-        new_params, new_states = [], []
-        for p, g, s, sc in zip(params, grads, states, scale):
-            if oracle:
-                delta, s2 = policy.step(p * sc, g / sc, s, training=training)
-                delta = delta / sc
-            else:
-                delta, s2 = policy.step(p, g, s, training=training)
-            ok = _finite(delta)
-            delta = tf.where(ok, delta, tf.zeros_like(delta))
-            s2 = tf.nest.map_structure(lambda new, old: tf.where(ok, new, old), s2, s)
-            new_params.append(p - delta)
-            new_states.append(s2)
-        return new_params, new_states
+    def _step(self, policy, params, grads, state, training, scale, oracle):
+        """``policy.step`` on every tensor: ``(deltas, new_state)``, both unguarded.
+
+        ``state`` is in :func:`initial_state`'s layout: a coordinatewise policy steps once on
+        all coordinates concatenated (a few large ops instead of many small ones), any other
+        tensor by tensor. ``oracle``: the policy sees true coordinates, ``theta * scale``.
+        """
+        if oracle:
+            params = [p * sc for p, sc in zip(params, scale)]
+            grads = [g / sc for g, sc in zip(grads, scale)]
+        if policy.coordinatewise:
+            delta, new_state = policy.step(_coordinates(params), _coordinates(grads), state,
+                                           training=training)
+            deltas = [tf.reshape(d, tf.shape(p)) for d, p in zip(tf.split(delta, _sizes(params)),
+                                                               params)]
+        else:
+            steps = [policy.step(p, g, s, training=training)
+                     for p, g, s in zip(params, grads, state)]
+            deltas, new_state = [d for d, _ in steps], [s for _, s in steps]
+        if oracle:
+            deltas = [d / sc for d, sc in zip(deltas, scale)]
+        return deltas, new_state
+
+    def _advance(self, policy, params, grads, state, training, scale, oracle):
+        """One policy step on every tensor, with the non-finite guard (per tensor)."""
+        deltas, new_state = self._step(policy, params, grads, state, training, scale, oracle)
+        ok = [_finite(d) for d in deltas]
+        new_params = [p - tf.where(k, d, tf.zeros_like(d)) for p, d, k in zip(params, deltas, ok)]
+        return new_params, _keep(policy, ok, new_state, state, params)
 
     def _loss_and_grads(self, problem, params, scale, x, y):
         with tf.GradientTape() as tape:
@@ -335,18 +398,12 @@ class MetaTrainer:
         def body(i, theta, states):
             _, grads = self._loss_and_grads(problem, theta, scale, x[i], y[i])
             new_states = []
-            for policy, train, per_tensor in zip(policies, training, states):
-                advanced = []
-                for p, g, s, sc in zip(theta, grads, per_tensor, scale):
-                    use_oracle = oracle and policy is not self.policy
-                    pp, gg = (p * sc, g / sc) if use_oracle else (p, g)
-                    _, s2 = policy.step(pp, gg, s, training=train)
-                    ok = tf.reduce_all([_finite(leaf) for leaf in tf.nest.flatten(s2)
-                                        if leaf.dtype.is_floating] or [tf.constant(True)])
-                    s2 = policy.warmup_mask(s, s2)
-                    advanced.append(tf.nest.map_structure(
-                        lambda new, old: tf.where(ok, new, old), s2, s))
-                new_states.append(advanced)
+            for policy, train, state in zip(policies, training, states):
+                use_oracle = oracle and policy is not self.policy
+                _, new = self._step(policy, theta, grads, state, train, scale, use_oracle)
+                ok = _per_tensor_finite(policy, new, theta)
+                new = _warmup_mask(policy, state, new)
+                new_states.append(_keep(policy, ok, new, state, theta))
             theta = [p - rate * g for p, g in zip(theta, grads)]
             return i + 1, theta, tuple(new_states)
 
@@ -403,8 +460,8 @@ class MetaTrainer:
         else:
             scale = [tf.ones_like(p) for p in params]
         theta = [p / s for p, s in zip(params, scale)]
-        learner = (theta, [self.policy.init_state(p) for p in theta])
-        teachers = tuple((theta, [t.init_state(p) for p in theta]) for t in self.teachers)
+        learner = (theta, initial_state(self.policy, theta))
+        teachers = tuple((theta, initial_state(t, theta)) for t in self.teachers)
         return scale, learner, teachers
 
     def train(self, problems, unroll_len, p_teacher, epochs, depth, validation=False, seed=None,
