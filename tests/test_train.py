@@ -259,6 +259,24 @@ def test_train_returns_stats_and_learns():
     assert np.all(result["stack"]["teacher_counts"].sum(-1) == 5)
     assert result["mean"]["skipped"] == 0
     assert int(trainer.optimizer.iterations) == 4
+    assert result["mean"]["step_ms"] > 0  # the calls after the first (which traced) are timed
+
+
+def test_step_time_is_written_beside_the_validation(tmp_path):
+    """summary.csv holds the wall time per inner step of training and of validation; calls
+    that traced a graph are left out (NaN when every call traced)."""
+    from l2o.strategy.simple import SimpleStrategy
+
+    trainer = _trainer(teachers=[adam_teacher()])
+    first = trainer.train([TinyProblem()], 3, 0.5, epochs=1, depth=1, validation=True,
+                          progress=False)
+    assert np.isnan(first["mean"]["step_ms"])  # its only call traced
+    strategy = SimpleStrategy(trainer, [TinyProblem()], directory=tmp_path / "exp",
+                              num_periods=2, unroll_len=3, depth=2, epochs=1,
+                              validation_depth=2, annealing_schedule=0.0)
+    summary = strategy.train(progress=False)
+    assert summary[["step_ms", "validation_step_ms"]].notna().all().all()
+    assert (summary[["step_ms", "validation_step_ms"]] > 0).all().all()
 
 
 def test_nonfinite_meta_gradient_is_skipped_and_counted(tmp_path):

@@ -17,6 +17,7 @@ scalar: the learner sees gradients w.r.t. ``theta``; teachers see the true coord
 """
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -475,6 +476,11 @@ class MetaTrainer:
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
         each teacher's own score on the same unrolls (see :attr:`teacher_labels`).
 
+        ``mean["step_ms"]`` is the wall time per inner step of the meta-training unrolls
+        (the compiled unroll and, in training, the meta-update; warmup, data sampling and
+        calls that traced a new graph left out; NaN when every call traced), the figure
+        ``benchmarks/meta_step.py`` measures.
+
         ``seed`` fixes the lifetimes, minibatches, scales and TF randomness of the call and,
         in training, the loss-weight draws too; None draws fresh entropy.
         """
@@ -493,6 +499,8 @@ class MetaTrainer:
                 warmup_rate, progress))
         mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in self.mean_stats}
         mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
+        timed = [t for p in per_problem for t in p["step_ms"]]
+        mean["step_ms"] = float(np.mean(timed)) if timed else float("nan")
         if validation and self.teachers:
             scores = np.mean([np.mean(p["teacher_meta_loss"], axis=0) for p in per_problem],
                              axis=0)
@@ -525,6 +533,7 @@ class MetaTrainer:
                                  "imitation_loss_weight", "skipped", "attack_steps")}
         for c in self.callbacks:
             stats[c.key] = []
+        stats["step_ms"] = []  # per timed unroll; calls that traced are not timed
         scores_teachers = validation and bool(self.teachers)
         if scores_teachers:
             stats["teacher_meta_loss"] = []
@@ -543,14 +552,16 @@ class MetaTrainer:
                 learner = (theta, ls)
                 teachers = tuple((theta, s) for s in ts)
                 continue
+            fn = self._compiled_fn("validation" if validation else "train", problem)
+            traces = fn.experimental_get_tracing_count()
+            start = time.perf_counter()
             if validation:
                 w_meta, w_imit = 1.0, 0.0
-                out = self._compiled_fn("validation", problem)(x, y, scale, learner, teachers)
+                out = fn(x, y, scale, learner, teachers)
                 skipped = 0
             else:
                 w_meta, w_imit = loss_weights(self.il_mode, p_teacher, self._rng)
-                out = self._compiled_fn("train", problem)(
-                    x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit))
+                out = fn(x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit))
                 skipped = 0 if bool(out["ok"]) else 1
                 if not skipped:
                     self._apply_fn(out["grads"])
@@ -560,6 +571,8 @@ class MetaTrainer:
                     "meta_loss_weight": w_meta, "imitation_loss_weight": w_imit,
                     "skipped": skipped,
                     "attack_steps": 0 if validation else int(out["attack_steps"])}
+            if fn.experimental_get_tracing_count() == traces:
+                stats["step_ms"].append(1e3 * (time.perf_counter() - start) / unroll_len)
             teacher_values = []
             if scores_teachers:
                 scores = np.asarray(out["teacher_meta_loss"], dtype=np.float64)
