@@ -449,6 +449,19 @@ def test_validation_scores_each_teacher_on_the_same_unrolls():
     training = trainer.train([TinyProblem()], unroll_len=4, p_teacher=0.0, epochs=1, depth=1,
                              progress=False)
     assert "teacher_meta_loss" not in training["mean"]
+    # validation reports the meta-loss only, and skipping the imitation distances it does
+    # not report changes neither the learner's figure nor the teachers'
+    assert set(out["mean"]) == {"meta_loss", "skipped", "teacher_meta_loss", "step_ms"}
+    assert set(out["stack"]) == {"meta_loss"}
+    scale, learner_state, teacher_states = trainer._new_lifetime(TinyProblem(),
+                                                                 np.random.default_rng(0))
+    x, y = (tf.constant(a) for a in TinyProblem().sample(4, np.random.default_rng(1)))
+    full, lean = (trainer._unroll(TinyProblem(), x, y, scale, learner_state, teacher_states,
+                                  False, score_teachers=True, imitation=imitation)
+                  for imitation in (True, False))
+    assert float(full[1]) != 0 and float(lean[1]) == 0
+    assert float(full[0]) == float(lean[0])
+    np.testing.assert_array_equal(full[6].numpy(), lean[6].numpy())
 
 
 def test_teacher_scores_do_not_depend_on_a_diverging_learner():

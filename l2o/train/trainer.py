@@ -262,10 +262,13 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ one unroll
 
-    def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False):
+    def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False,
+                imitation=True):
         """Run one truncation.
 
-        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). With
+        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). Without
+        ``imitation`` (validation) no distance to the teachers is computed: the imitation
+        loss is 0 and the callbacks see no teachers. With
         ``score_teachers``, ``teacher_meta`` [n_teachers] is each teacher's own meta-loss on
         the same minibatches (the learner's objective on the teacher's trajectory, from the
         teacher's own truncation start): the yardstick that says whether the student beats
@@ -317,7 +320,7 @@ class MetaTrainer:
             # a stopped step contributes nothing: select a harmless value before the log
             safe_f = tf.where(stop, f0, f)
             meta_step = w * meta_term(safe_f, f0, self.use_log_objective, self.epsilon)
-            if num_teachers:
+            if num_teachers and imitation:
                 distances = tf.stack([
                     teacher_distance(learner[0], tp, problem.num_params, self.huber_delta,
                                      self.epsilon) for tp, _ in new_teachers])
@@ -384,7 +387,7 @@ class MetaTrainer:
     def _validation_step(self, problem, x, y, scale, learner, teachers):
         meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
             problem, x, y, scale, learner, teachers, self.validation_noise,
-            score_teachers=bool(self.teachers))
+            score_teachers=bool(self.teachers), imitation=False)
         return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
                 "teachers": teachers, "callbacks": cb_states, "steps": steps,
                 "teacher_meta_loss": teacher_meta}
@@ -470,7 +473,9 @@ class MetaTrainer:
         """Run ``epochs`` optimizee lifetimes of ``warmup + depth`` unrolls on every problem.
 
         Returns ``{"mean": {stat: float}, "stack": {stat: array [n_problems, epochs*depth, ...]}}``
-        for the configured ``mean_stats`` / ``stack_stats``; ``mean["skipped"]`` counts the
+        for the configured ``mean_stats`` / ``stack_stats`` (validation reports only
+        ``meta_loss`` of them: it computes no imitation distances, which it would not use,
+        and so feeds no teacher to the callbacks); ``mean["skipped"]`` counts the
         meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
         the adversarial ascent steps that ran on the perturbation (K per meta-step). In
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
@@ -497,7 +502,9 @@ class MetaTrainer:
             per_problem.append(self._train_problem(
                 problem, unroll_len, p_teacher, epochs, depth, validation, seed, warmup,
                 warmup_rate, progress))
-        mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in self.mean_stats}
+        mean_stats, stack_stats = (self._reported(k, validation)
+                                   for k in (self.mean_stats, self.stack_stats))
+        mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in mean_stats}
         mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
         timed = [t for p in per_problem for t in p["step_ms"]]
         mean["step_ms"] = float(np.mean(timed)) if timed else float("nan")
@@ -507,8 +514,13 @@ class MetaTrainer:
             mean["teacher_meta_loss"] = dict(zip(self.teacher_labels, map(float, scores)))
         if not validation:
             mean["attack_steps"] = int(sum(np.sum(p["attack_steps"]) for p in per_problem))
-        stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in self.stack_stats}
+        stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in stack_stats}
         return {"mean": mean, "stack": stack}
+
+    @staticmethod
+    def _reported(stats, validation):
+        """The statistics a training (all) or validation (the meta-loss) call reports."""
+        return [k for k in stats if not validation or k == "meta_loss"]
 
     def _train_problem(self, problem, unroll_len, p_teacher, epochs, depth, validation, seed,
                        warmup, warmup_rate, progress):
@@ -583,7 +595,8 @@ class MetaTrainer:
             for k, v in step.items():
                 stats[k].append(v)
             if bar is not None:
-                bar.add(1, values=[(k, step[k]) for k in self.pbar_values
+                bar.add(1, values=[(k, step[k]) for k in self._reported(self.pbar_values,
+                                                                         validation)
                                    if np.ndim(step[k]) == 0] + teacher_values)
         return stats
 
