@@ -479,6 +479,26 @@ def test_teacher_scores_do_not_depend_on_a_diverging_learner():
     assert teacher == pytest.approx(calm_teacher, rel=1e-6)
 
 
+def test_a_learner_stopped_while_teachers_are_scored_stays_where_it_stopped():
+    """Validation stops the learner once its loss passes obj_train_max_multiplier * f0 but
+    runs the teachers on; the learner keeps the parameters of the step whose loss stopped it
+    (that step's update included), whatever the later steps."""
+    learner = build_policy("SGDOptimizer", {"learning_rate": 0.9, "trainable": True})
+    trainer = MetaTrainer(learner, teachers=[adam_teacher(0.1)], parameter_scale_spread=0.0,
+                          obj_train_max_multiplier=2.0)
+    problem = TinyProblem()
+    scale, start, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x, y = tf.zeros((6, 1)), tf.zeros((6, 1), tf.int32)
+    out = trainer._unroll(problem, x, y, scale, start, teachers, False, score_teachers=True)
+    f = lambda p: 0.5 * np.sum(CURVE * (p - TARGET) ** 2)  # noqa: E731
+    p0 = np.array([1.0, -0.5])
+    path = [TARGET + (1 - 0.9 * CURVE) ** k * (p0 - TARGET) for k in range(7)]
+    stop = next(k for k in range(6) if f(path[k]) > 2 * f(p0))
+    assert 0 < stop < 5
+    np.testing.assert_allclose(out[2][0][0].numpy(), path[stop + 1], rtol=1e-5)
+    assert int(out[5]) == 6  # the teachers ran to the end
+
+
 def _rnnprop_trainer():
     tf.keras.utils.set_random_seed(11)
     policy = build_policy("RNNPropOptimizer", {"layers": [6]})
