@@ -20,8 +20,8 @@ training step (the yardstick):
 
 FLOPs are the multiply-adds of the convolutions, dense layers and LSTM matmuls (x2), with
 backward = 2x forward; elementwise work is left out. Then, with ``--memory``, the peak
-resident memory of one training unroll for unroll lengths 20, 50 and 100 (one subprocess
-each; see :func:`memory_child`).
+resident memory (Linux ``VmHWM``) of one training unroll for unroll lengths 20, 50 and 100
+(one subprocess each; see :func:`memory_child`).
 
     PYTHONPATH=. python benchmarks/meta_breakdown.py [--rounds 5] [--memory]
 """
@@ -29,7 +29,6 @@ each; see :func:`memory_child`).
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -221,13 +220,22 @@ def report(problem, trainer, times):
               f"{flops / 1e6:.0f} | {flops / med[key] / 1e9:.1f} |")
 
 
-def _rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+def _status_mb(field):
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB.
+
+    ``VmHWM`` belongs to the process image, unlike ``getrusage``'s ``ru_maxrss``, which a
+    process started by ``subprocess`` inherits from its (larger) parent at exec.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def memory_child(unroll, cap_mb):
-    """Peak RSS (MB) after a validation unroll, then after a training unroll, of length ``unroll``.
+    """Peak resident memory (MB, ``VmHWM``) after a validation unroll, then after a training
+    unroll, of length ``unroll``.
 
     Both are compiled and run once (two teachers, min-max). The peak after validation holds
     the runtime, the data and both traced graphs' constants; a validation unroll keeps no
@@ -238,7 +246,7 @@ def memory_child(unroll, cap_mb):
     """
     def watchdog():
         while True:
-            if _rss_mb() > cap_mb:
+            if _status_mb("VmRSS") > cap_mb:
                 print(json.dumps({"unroll": unroll, "capped": cap_mb}), flush=True)
                 os._exit(3)
             time.sleep(0.02)
@@ -246,15 +254,15 @@ def memory_child(unroll, cap_mb):
     problem = build_problem(CONV_TRAIN)
     trainer = make_trainer(TEACHERS)
     trainer.train([problem], unroll, 0.2, epochs=1, depth=1, validation=True, progress=False)
-    validation = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    validation = _status_mb("VmHWM")
     trainer.train([problem], unroll, 0.2, epochs=1, depth=1, progress=False)
-    training = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    training = _status_mb("VmHWM")
     print(json.dumps({"unroll": unroll, "validation_mb": validation, "training_mb": training}),
           flush=True)
 
 
 def memory(lengths, cap_mb):
-    print("\n| unroll | peak RSS after validation (MB) | after training (MB) | training adds (MB) "
+    print("\n| unroll | peak resident after validation (MB) | after training (MB) | training adds (MB) "
           "| per inner step (MB) |")
     print("| - | - | - | - | - |")
     for unroll in lengths:
