@@ -604,6 +604,17 @@ class PerTensorMomentum(build_policy("MomentumOptimizer").__class__):
     coordinatewise = False
 
 
+def test_only_exactly_coordinatewise_policies_are_batched():
+    """Fresh noise at every weight read would be shared by all tensors if they were stepped
+    together: RNNProp under RandomPerturbation keeps stepping tensor by tensor."""
+    gaussian = {"class_name": "RandomPerturbation", "config": {"noise_stddev": 0.01}}
+    assert build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": PGD}).coordinatewise
+    assert not build_policy("RNNPropOptimizer", {"layers": [4],
+                                                 "perturbation": gaussian}).coordinatewise
+    assert build_policy("AdamOptimizer").coordinatewise
+    assert not build_policy("AbstractChoiceOptimizer").coordinatewise
+
+
 def _batched_and_per_tensor(**kwargs):
     """Two trainers that differ only in whether their policies step all tensors at once."""
     tf.keras.utils.set_random_seed(5)
