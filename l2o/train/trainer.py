@@ -492,7 +492,9 @@ class MetaTrainer:
         ``mean["step_ms"]`` is the wall time per inner step of the meta-training unrolls
         (the compiled unroll and, in training, the meta-update; warmup, data sampling and
         calls that traced a new graph left out; NaN when every call traced), the figure
-        ``benchmarks/meta_step.py`` measures.
+        ``benchmarks/meta_step.py`` measures. A seeded call's first unroll also pays for
+        TensorFlow instantiating the graph again (``tf.random.set_seed`` clears its caches):
+        about half a second on conv_train, spread over that unroll's steps.
 
         ``seed`` fixes the lifetimes, minibatches, scales and TF randomness of the call and,
         in training, the loss-weight draws too; None draws fresh entropy.
