@@ -86,6 +86,9 @@ class Perturbation(tf.Module):
 
     #: Whether :meth:`build` creates one delta variable per weight.
     _has_deltas = False
+    #: Whether :meth:`add` draws fresh noise at every call (so the number of weight reads
+    #: of a step matters).
+    draws_per_read = False
 
     def __init__(self):
         super().__init__(name=type(self).__name__)
@@ -172,6 +175,8 @@ class RandomPerturbation(Perturbation):
     ``noise_stddev * sqrt(mean(W^2) + epsilon)``, so each tensor is perturbed in proportion
     to its own RMS size (the gradient also flows through that scale).
     """
+
+    draws_per_read = True
 
     def __init__(self, noise_stddev=1e-3, relative=False, epsilon=1e-8):
         cls = type(self)

@@ -259,6 +259,24 @@ def test_train_returns_stats_and_learns():
     assert np.all(result["stack"]["teacher_counts"].sum(-1) == 5)
     assert result["mean"]["skipped"] == 0
     assert int(trainer.optimizer.iterations) == 4
+    assert result["mean"]["step_ms"] > 0  # the calls after the first (which traced) are timed
+
+
+def test_step_time_is_written_beside_the_validation(tmp_path):
+    """summary.csv holds the wall time per inner step of training and of validation; calls
+    that traced a graph are left out (NaN when every call traced)."""
+    from l2o.strategy.simple import SimpleStrategy
+
+    trainer = _trainer(teachers=[adam_teacher()])
+    first = trainer.train([TinyProblem()], 3, 0.5, epochs=1, depth=1, validation=True,
+                          progress=False)
+    assert np.isnan(first["mean"]["step_ms"])  # its only call traced
+    strategy = SimpleStrategy(trainer, [TinyProblem()], directory=tmp_path / "exp",
+                              num_periods=2, unroll_len=3, depth=2, epochs=1,
+                              validation_depth=2, annealing_schedule=0.0)
+    summary = strategy.train(progress=False)
+    assert summary[["step_ms", "validation_step_ms"]].notna().all().all()
+    assert (summary[["step_ms", "validation_step_ms"]] > 0).all().all()
 
 
 def test_nonfinite_meta_gradient_is_skipped_and_counted(tmp_path):
@@ -431,6 +449,19 @@ def test_validation_scores_each_teacher_on_the_same_unrolls():
     training = trainer.train([TinyProblem()], unroll_len=4, p_teacher=0.0, epochs=1, depth=1,
                              progress=False)
     assert "teacher_meta_loss" not in training["mean"]
+    # validation reports the meta-loss only, and skipping the imitation distances it does
+    # not report changes neither the learner's figure nor the teachers'
+    assert set(out["mean"]) == {"meta_loss", "skipped", "teacher_meta_loss", "step_ms"}
+    assert set(out["stack"]) == {"meta_loss"}
+    scale, learner_state, teacher_states = trainer._new_lifetime(TinyProblem(),
+                                                                 np.random.default_rng(0))
+    x, y = (tf.constant(a) for a in TinyProblem().sample(4, np.random.default_rng(1)))
+    full, lean = (trainer._unroll(TinyProblem(), x, y, scale, learner_state, teacher_states,
+                                  False, score_teachers=True, imitation=imitation)
+                  for imitation in (True, False))
+    assert float(full[1]) != 0 and float(lean[1]) == 0
+    assert float(full[0]) == float(lean[0])
+    np.testing.assert_array_equal(full[6].numpy(), lean[6].numpy())
 
 
 def test_teacher_scores_do_not_depend_on_a_diverging_learner():
@@ -446,6 +477,26 @@ def test_teacher_scores_do_not_depend_on_a_diverging_learner():
     exploding, teacher = scores(1e30)  # the learner's loss overflows after one step
     assert still == pytest.approx(0.0, abs=1e-6) and np.isfinite(exploding)
     assert teacher == pytest.approx(calm_teacher, rel=1e-6)
+
+
+def test_a_learner_stopped_while_teachers_are_scored_stays_where_it_stopped():
+    """Validation stops the learner once its loss passes obj_train_max_multiplier * f0 but
+    runs the teachers on; the learner keeps the parameters of the step whose loss stopped it
+    (that step's update included), whatever the later steps."""
+    learner = build_policy("SGDOptimizer", {"learning_rate": 0.9, "trainable": True})
+    trainer = MetaTrainer(learner, teachers=[adam_teacher(0.1)], parameter_scale_spread=0.0,
+                          obj_train_max_multiplier=2.0)
+    problem = TinyProblem()
+    scale, start, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x, y = tf.zeros((6, 1)), tf.zeros((6, 1), tf.int32)
+    out = trainer._unroll(problem, x, y, scale, start, teachers, False, score_teachers=True)
+    f = lambda p: 0.5 * np.sum(CURVE * (p - TARGET) ** 2)  # noqa: E731
+    p0 = np.array([1.0, -0.5])
+    path = [TARGET + (1 - 0.9 * CURVE) ** k * (p0 - TARGET) for k in range(7)]
+    stop = next(k for k in range(6) if f(path[k]) > 2 * f(p0))
+    assert 0 < stop < 5
+    np.testing.assert_allclose(out[2][0][0].numpy(), path[stop + 1], rtol=1e-5)
+    assert int(out[5]) == 6  # the teachers ran to the end
 
 
 def _rnnprop_trainer():
@@ -505,3 +556,129 @@ def test_two_replica_step_gives_each_replica_the_eager_meta_gradient(two_cpus):
         for e, c in zip(expected, got):
             np.testing.assert_allclose(c, e, rtol=1e-4, atol=1e-7)
     assert not np.allclose(eager[0][0], eager[1][0])  # the replicas saw different data
+
+
+# ---------------------------------------------------------------------- coordinatewise batching
+
+class FourTensorProblem:
+    """A tanh layer and a linear head: four tensors, two of the same size, coupled through
+    the loss; the gradient of tensor 1 (the layer's bias) can be poisoned."""
+
+    num_params = 13
+    batch_size = 4
+    size = 100
+    spec = {"target": "four_tensors"}
+
+    def __init__(self):
+        self.poison = tf.Variable(False)
+
+    def init_params(self, seed=None):
+        rng = np.random.default_rng(seed)
+        return [tf.constant(rng.normal(size=shape).astype(np.float32))
+                for shape in ((2, 3), (3,), (3,), (1,))]
+
+    def loss(self, params, x, y):
+        w, b, u, c = params
+        poison = tf.convert_to_tensor(self.poison)
+
+        @tf.custom_gradient
+        def guarded(b):
+            return tf.identity(b), lambda up: tf.where(poison, tf.fill(tf.shape(up), np.nan), up)
+        hidden = tf.tanh(tf.matmul(x, w) + guarded(b))
+        return tf.reduce_mean(tf.square(tf.linalg.matvec(hidden, u) + c - y)) + 0.1
+
+    def sample(self, unroll_len, rng):
+        x = rng.normal(size=(unroll_len, 4, 2)).astype(np.float32)
+        return x, np.sin(x.sum(-1)).astype(np.float32)
+
+
+class PerTensorRNNProp(build_policy("RNNPropOptimizer", {"layers": [4]}).__class__):
+    coordinatewise = False
+
+
+class PerTensorAdam(build_policy("AdamOptimizer").__class__):
+    coordinatewise = False
+
+
+class PerTensorMomentum(build_policy("MomentumOptimizer").__class__):
+    coordinatewise = False
+
+
+def test_only_exactly_coordinatewise_policies_are_batched():
+    """Fresh noise at every weight read would be shared by all tensors if they were stepped
+    together: RNNProp under RandomPerturbation keeps stepping tensor by tensor."""
+    gaussian = {"class_name": "RandomPerturbation", "config": {"noise_stddev": 0.01}}
+    assert build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": PGD}).coordinatewise
+    assert not build_policy("RNNPropOptimizer", {"layers": [4],
+                                                 "perturbation": gaussian}).coordinatewise
+    assert build_policy("AdamOptimizer").coordinatewise
+    assert not build_policy("AbstractChoiceOptimizer").coordinatewise
+
+
+def _batched_and_per_tensor(**kwargs):
+    """Two trainers that differ only in whether their policies step all tensors at once."""
+    tf.keras.utils.set_random_seed(5)
+    batched = build_policy("RNNPropOptimizer", {"layers": [4]})
+    per_tensor = PerTensorRNNProp(layers=[4])
+    per_tensor.set_weights(batched.get_weights())
+    assert batched.coordinatewise and not per_tensor.coordinatewise
+    adam, momentum = {"learning_rate": 0.1, "epsilon": 1e-10}, {"learning_rate": 0.05}
+    settings = dict(parameter_scale_spread=1.0, **kwargs)
+    return (_trainer(batched, teachers=[build_policy("AdamOptimizer", adam),
+                                        build_policy("MomentumOptimizer", momentum)], **settings),
+            _trainer(per_tensor, teachers=[PerTensorAdam(**adam), PerTensorMomentum(**momentum)],
+                     **settings))
+
+
+def _run(trainer, problem, warmup_steps=0):
+    """Meta-gradient and outputs of one unroll (after an SGD warmup), eagerly."""
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(1))
+    x, y = (tf.constant(a) for a in problem.sample(6, np.random.default_rng(2)))
+    if warmup_steps:
+        theta, ls, ts = trainer._warmup_step(problem, x[:warmup_steps], y[:warmup_steps], scale,
+                                             learner[0], learner[1],
+                                             tuple(t[1] for t in teachers), tf.constant(0.05))
+        learner, teachers = (theta, ls), tuple((theta, s) for s in ts)
+    with tf.GradientTape() as tape:
+        meta, imit, learner, teachers, *_ = trainer._unroll(problem, x, y, scale, learner,
+                                                            teachers, True)
+        loss = meta + 0.5 * imit
+    grads = tape.gradient(loss, trainer.weights)
+    return ([float(meta), float(imit)], [p.numpy() for p in learner[0]],
+            [p.numpy() for t in teachers for p in t[0]], [g.numpy() for g in grads], learner[1])
+
+
+@pytest.mark.parametrize("warmup_steps", [0, 2])
+def test_coordinatewise_policies_step_all_tensors_at_once_exactly(warmup_steps):
+    """Stepping the concatenated coordinates once equals stepping tensor by tensor: losses,
+    both trajectories (the teacher's under oracle scaling) and the meta-gradient."""
+    problem = FourTensorProblem()
+    batched, per_tensor = (_run(t, problem, warmup_steps) for t in _batched_and_per_tensor())
+    for got, expected in zip(batched[:4], per_tensor[:4]):
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, rtol=2e-5, atol=1e-7)
+    start = FourTensorProblem().init_params(None)  # every tensor moved
+    assert all(not np.allclose(p, s) for p, s in zip(batched[1], start))
+
+
+def test_coordinatewise_guard_keeps_only_the_nonfinite_tensor():
+    """A non-finite delta in one tensor leaves that tensor and its coordinates' state as they
+    were; the other tensors step exactly as they do tensor by tensor."""
+    problem = FourTensorProblem()
+    trainers = _batched_and_per_tensor()
+    problem.poison.assign(True)
+    batched, per_tensor = ((out[1], out[4]) for out in (_run(t, problem) for t in trainers))
+    scale, learner, _ = trainers[0]._new_lifetime(problem, np.random.default_rng(1))
+    np.testing.assert_array_equal(batched[0][1], learner[0][1].numpy())  # tensor 1 held
+    for i in (0, 2, 3):
+        assert not np.allclose(batched[0][i], learner[0][i].numpy())
+        np.testing.assert_allclose(batched[0][i], per_tensor[0][i], rtol=2e-5, atol=1e-7)
+    state = batched[1]  # coordinates 6..8 are tensor 1's
+    for leaf in tf.nest.flatten(state):
+        assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)
+    # the SGD warmup's guard looks at the new state, per tensor too
+    x, y = (tf.constant(a) for a in problem.sample(2, np.random.default_rng(2)))
+    _, state, _ = trainers[0]._warmup_step(problem, x, y, scale, learner[0], learner[1], (),
+                                           tf.constant(0.05))
+    for leaf in tf.nest.flatten(state):
+        assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)

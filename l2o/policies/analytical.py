@@ -17,6 +17,8 @@ class Analytical(Policy):
 
     #: hyperparameters that become variables when ``trainable``
     hyperparameters = ("learning_rate",)
+    #: elementwise rules on scalar hyperparameters
+    coordinatewise = True
 
     def _set_hyperparameters(self, trainable, **values):
         self.trainable = bool(trainable)

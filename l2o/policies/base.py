@@ -72,6 +72,13 @@ class Policy(tf.Module):
     #: True for policies whose weight reads go through the perturbation hook.
     perturbable = False
 
+    #: True when ``step`` treats every coordinate alike and on its own, so that one step on
+    #: the coordinates of several parameters concatenated is exactly the steps of each;
+    #: meta-training then steps all tensors at once (a few large ops instead of many small
+    #: ones). Such a policy's state of a 1-D parameter holds the coordinates along the last
+    #: axis of every leaf, and the state of any parameter reshapes into that layout.
+    coordinatewise = False
+
     def __init__(self, name=None, perturbation=None, debug=False, **config):
         super().__init__(name=name or type(self).__name__)
         self._config_json = json.dumps(dict(config, name=name or type(self).__name__, perturbation=perturbation))

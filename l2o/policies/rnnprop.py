@@ -20,6 +20,12 @@ class _RNNPropFamily(Policy):
 
     perturbable = True
 
+    @property
+    def coordinatewise(self):
+        """The LSTM runs on each coordinate alone, unless a perturbation draws fresh noise
+        at every weight read: then each tensor's step keeps drawing its own noise."""
+        return not self.perturbation.draws_per_read
+
     def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, alpha=0.1, epsilon=1e-10,
                     warmup_lstm_update=True, input_noise=0.0, **cell_kwargs):
         self.beta_1 = float(beta_1)

@@ -405,6 +405,8 @@ class BaseStrategy:
         row.update(metadata)
         # the teachers' own validation meta-loss, beside the learner's: lower is better
         row.update({f"validation_{name}": value for name, value in teachers.items()})
+        if "step_ms" in checked["mean"]:  # wall time per inner step, beside training's step_ms
+            row["validation_step_ms"] = float(checked["mean"]["step_ms"])
         row.update({k: train_args[k] for k in HYPER})
         for key in self.stat_columns:
             row[key] = float(mean.pop(key, float("nan")))

@@ -17,6 +17,7 @@ scalar: the learner sees gradients w.r.t. ``theta``; teachers see the true coord
 """
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -103,6 +104,55 @@ def _finite(x):
     return tf.reduce_all(tf.math.is_finite(x))
 
 
+def _coordinates(tensors):
+    """The scalars of several tensors as one vector: what a coordinatewise policy steps on."""
+    return tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
+
+
+def _sizes(tensors):
+    return [t.shape.num_elements() for t in tensors]
+
+
+def initial_state(policy, params):
+    """A policy's state for a list of parameter tensors, in the layout meta-training keeps.
+
+    A coordinatewise policy gets one state of all the coordinates concatenated (it then
+    steps every tensor with one call); any other, one state per tensor.
+    """
+    if policy.coordinatewise:
+        return policy.init_state(_coordinates(params))
+    return [policy.init_state(p) for p in params]
+
+
+def _per_tensor_finite(policy, state, params):
+    """Per tensor: whether every floating leaf of its (new) state is finite."""
+    if not policy.coordinatewise:
+        return [tf.reduce_all([_finite(leaf) for leaf in tf.nest.flatten(s)
+                               if leaf.dtype.is_floating] or [tf.constant(True)]) for s in state]
+    coordinates = [tf.reduce_all(tf.math.is_finite(leaf), axis=tuple(range(leaf.shape.rank - 1)))
+                   for leaf in tf.nest.flatten(state) if leaf.dtype.is_floating]
+    if not coordinates:
+        return [tf.constant(True)] * len(params)
+    finite = tf.reduce_all(tf.stack(coordinates), axis=0)
+    return [tf.reduce_all(f) for f in tf.split(finite, _sizes(params))]
+
+
+def _keep(policy, ok, new_state, state, params):
+    """The new state where the tensor's flag in ``ok`` is True, else the old one."""
+    if policy.coordinatewise:
+        keep = tf.repeat(tf.stack(ok), _sizes(params))  # per coordinate: its tensor's flag
+        return tf.nest.map_structure(lambda new, old: tf.where(keep, new, old), new_state, state)
+    return [tf.nest.map_structure(lambda new, old, k=k: tf.where(k, new, old), s2, s)
+            for k, s2, s in zip(ok, new_state, state)]
+
+
+def _warmup_mask(policy, state, new_state):
+    """``policy.warmup_mask`` in :func:`initial_state`'s layout."""
+    if policy.coordinatewise:
+        return policy.warmup_mask(state, new_state)
+    return [policy.warmup_mask(s, s2) for s, s2 in zip(state, new_state)]
+
+
 def teacher_labels(teachers):
     """Short unique names of teacher policies: ``adam``, ``rmsprop``, ``morechoice``, ``adam_2``."""
     labels = []
@@ -174,21 +224,44 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ one inner step
 
-    def _advance(self, policy, params, grads, states, training, scale, oracle):
-        """One policy step on every tensor, with the non-finite guard."""
-        new_params, new_states = [], []
-        for p, g, s, sc in zip(params, grads, states, scale):
-            if oracle:
-                delta, s2 = policy.step(p * sc, g / sc, s, training=training)
-                delta = delta / sc
-            else:
-                delta, s2 = policy.step(p, g, s, training=training)
-            ok = _finite(delta)
-            delta = tf.where(ok, delta, tf.zeros_like(delta))
-            s2 = tf.nest.map_structure(lambda new, old: tf.where(ok, new, old), s2, s)
-            new_params.append(p - delta)
-            new_states.append(s2)
-        return new_params, new_states
+    def _step(self, policy, params, grads, state, training, scale, oracle):
+        """``policy.step`` on every tensor: ``(deltas, new_state)``, both unguarded.
+
+        ``state`` is in :func:`initial_state`'s layout: a coordinatewise policy steps once on
+        all coordinates concatenated (a few large ops instead of many small ones), any other
+        tensor by tensor. ``oracle``: the policy sees true coordinates, ``theta * scale``.
+        """
+        if oracle:
+            params = [p * sc for p, sc in zip(params, scale)]
+            grads = [g / sc for g, sc in zip(grads, scale)]
+        if policy.coordinatewise:
+            delta, new_state = policy.step(_coordinates(params), _coordinates(grads), state,
+                                           training=training)
+            deltas = [tf.reshape(d, tf.shape(p)) for d, p in zip(tf.split(delta, _sizes(params)),
+                                                               params)]
+        else:
+            steps = [policy.step(p, g, s, training=training)
+                     for p, g, s in zip(params, grads, state)]
+            deltas, new_state = [d for d, _ in steps], [s for _, s in steps]
+        if oracle:
+            deltas = [d / sc for d, sc in zip(deltas, scale)]
+        return deltas, new_state
+
+    def _advance(self, policy, params, grads, state, training, scale, oracle):
+        """One policy step on every tensor, with the non-finite guard (per tensor).
+
+        The guard's selects run only when some delta is non-finite (``tf.cond``): selecting
+        every state leaf at every step, and back again in the meta-gradient, cost about a
+        tenth of a meta-training step.
+        """
+        deltas, new_state = self._step(policy, params, grads, state, training, scale, oracle)
+        ok = [_finite(d) for d in deltas]
+
+        def guarded():
+            return ([p - tf.where(k, d, tf.zeros_like(d)) for p, d, k in zip(params, deltas, ok)],
+                    _keep(policy, ok, new_state, state, params))
+        return tf.cond(tf.reduce_all(tf.stack(ok)),
+                       lambda: ([p - d for p, d in zip(params, deltas)], new_state), guarded)
 
     def _loss_and_grads(self, problem, params, scale, x, y):
         with tf.GradientTape() as tape:
@@ -198,10 +271,13 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ one unroll
 
-    def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False):
+    def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False,
+                imitation=True):
         """Run one truncation.
 
-        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). With
+        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). Without
+        ``imitation`` (validation) no distance to the teachers is computed: the imitation
+        loss is 0 and the callbacks see no teachers. With
         ``score_teachers``, ``teacher_meta`` [n_teachers] is each teacher's own meta-loss on
         the same minibatches (the learner's objective on the teacher's trajectory, from the
         teacher's own truncation start): the yardstick that says whether the student beats
@@ -230,8 +306,7 @@ class MetaTrainer:
             moved = self._advance(self.policy, learner[0], grads, learner[1], training,
                                   scale, oracle=False)
             if score_teachers:  # a stopped learner stays where it stopped; teachers go on
-                moved = tf.nest.map_structure(lambda new, old: tf.where(done, old, new),
-                                              moved, (learner[0], learner[1]))
+                moved = tf.cond(done, lambda: learner, lambda: moved)
             learner = moved
             new_teachers, teacher_f = [], []
             for teacher, (tp, ts) in zip(self.teachers, teachers):
@@ -253,7 +328,7 @@ class MetaTrainer:
             # a stopped step contributes nothing: select a harmless value before the log
             safe_f = tf.where(stop, f0, f)
             meta_step = w * meta_term(safe_f, f0, self.use_log_objective, self.epsilon)
-            if num_teachers:
+            if num_teachers and imitation:
                 distances = tf.stack([
                     teacher_distance(learner[0], tp, problem.num_params, self.huber_delta,
                                      self.epsilon) for tp, _ in new_teachers])
@@ -320,7 +395,7 @@ class MetaTrainer:
     def _validation_step(self, problem, x, y, scale, learner, teachers):
         meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
             problem, x, y, scale, learner, teachers, self.validation_noise,
-            score_teachers=bool(self.teachers))
+            score_teachers=bool(self.teachers), imitation=False)
         return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
                 "teachers": teachers, "callbacks": cb_states, "steps": steps,
                 "teacher_meta_loss": teacher_meta}
@@ -335,18 +410,12 @@ class MetaTrainer:
         def body(i, theta, states):
             _, grads = self._loss_and_grads(problem, theta, scale, x[i], y[i])
             new_states = []
-            for policy, train, per_tensor in zip(policies, training, states):
-                advanced = []
-                for p, g, s, sc in zip(theta, grads, per_tensor, scale):
-                    use_oracle = oracle and policy is not self.policy
-                    pp, gg = (p * sc, g / sc) if use_oracle else (p, g)
-                    _, s2 = policy.step(pp, gg, s, training=train)
-                    ok = tf.reduce_all([_finite(leaf) for leaf in tf.nest.flatten(s2)
-                                        if leaf.dtype.is_floating] or [tf.constant(True)])
-                    s2 = policy.warmup_mask(s, s2)
-                    advanced.append(tf.nest.map_structure(
-                        lambda new, old: tf.where(ok, new, old), s2, s))
-                new_states.append(advanced)
+            for policy, train, state in zip(policies, training, states):
+                use_oracle = oracle and policy is not self.policy
+                _, new = self._step(policy, theta, grads, state, train, scale, use_oracle)
+                ok = _per_tensor_finite(policy, new, theta)
+                new = _warmup_mask(policy, state, new)
+                new_states.append(_keep(policy, ok, new, state, theta))
             theta = [p - rate * g for p, g in zip(theta, grads)]
             return i + 1, theta, tuple(new_states)
 
@@ -403,8 +472,8 @@ class MetaTrainer:
         else:
             scale = [tf.ones_like(p) for p in params]
         theta = [p / s for p, s in zip(params, scale)]
-        learner = (theta, [self.policy.init_state(p) for p in theta])
-        teachers = tuple((theta, [t.init_state(p) for p in theta]) for t in self.teachers)
+        learner = (theta, initial_state(self.policy, theta))
+        teachers = tuple((theta, initial_state(t, theta)) for t in self.teachers)
         return scale, learner, teachers
 
     def train(self, problems, unroll_len, p_teacher, epochs, depth, validation=False, seed=None,
@@ -412,11 +481,20 @@ class MetaTrainer:
         """Run ``epochs`` optimizee lifetimes of ``warmup + depth`` unrolls on every problem.
 
         Returns ``{"mean": {stat: float}, "stack": {stat: array [n_problems, epochs*depth, ...]}}``
-        for the configured ``mean_stats`` / ``stack_stats``; ``mean["skipped"]`` counts the
+        for the configured ``mean_stats`` / ``stack_stats`` (validation reports only
+        ``meta_loss`` of them: it computes no imitation distances, which it would not use,
+        and so feeds no teacher to the callbacks); ``mean["skipped"]`` counts the
         meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
         the adversarial ascent steps that ran on the perturbation (K per meta-step). In
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
         each teacher's own score on the same unrolls (see :attr:`teacher_labels`).
+
+        ``mean["step_ms"]`` is the wall time per inner step of the meta-training unrolls
+        (the compiled unroll and, in training, the meta-update; warmup, data sampling and
+        calls that traced a new graph left out; NaN when every call traced), the figure
+        ``benchmarks/meta_step.py`` measures. A seeded call's first unroll also pays for
+        TensorFlow instantiating the graph again (``tf.random.set_seed`` clears its caches):
+        about half a second on conv_train, spread over that unroll's steps.
 
         ``seed`` fixes the lifetimes, minibatches, scales and TF randomness of the call and,
         in training, the loss-weight draws too; None draws fresh entropy.
@@ -434,16 +512,25 @@ class MetaTrainer:
             per_problem.append(self._train_problem(
                 problem, unroll_len, p_teacher, epochs, depth, validation, seed, warmup,
                 warmup_rate, progress))
-        mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in self.mean_stats}
+        mean_stats, stack_stats = (self._reported(k, validation)
+                                   for k in (self.mean_stats, self.stack_stats))
+        mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in mean_stats}
         mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
+        timed = [t for p in per_problem for t in p["step_ms"]]
+        mean["step_ms"] = float(np.mean(timed)) if timed else float("nan")
         if validation and self.teachers:
             scores = np.mean([np.mean(p["teacher_meta_loss"], axis=0) for p in per_problem],
                              axis=0)
             mean["teacher_meta_loss"] = dict(zip(self.teacher_labels, map(float, scores)))
         if not validation:
             mean["attack_steps"] = int(sum(np.sum(p["attack_steps"]) for p in per_problem))
-        stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in self.stack_stats}
+        stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in stack_stats}
         return {"mean": mean, "stack": stack}
+
+    @staticmethod
+    def _reported(stats, validation):
+        """The statistics a training (all) or validation (the meta-loss) call reports."""
+        return [k for k in stats if not validation or k == "meta_loss"]
 
     def _train_problem(self, problem, unroll_len, p_teacher, epochs, depth, validation, seed,
                        warmup, warmup_rate, progress):
@@ -468,6 +555,7 @@ class MetaTrainer:
                                  "imitation_loss_weight", "skipped", "attack_steps")}
         for c in self.callbacks:
             stats[c.key] = []
+        stats["step_ms"] = []  # per timed unroll; calls that traced are not timed
         scores_teachers = validation and bool(self.teachers)
         if scores_teachers:
             stats["teacher_meta_loss"] = []
@@ -486,14 +574,16 @@ class MetaTrainer:
                 learner = (theta, ls)
                 teachers = tuple((theta, s) for s in ts)
                 continue
+            fn = self._compiled_fn("validation" if validation else "train", problem)
+            traces = fn.experimental_get_tracing_count()
+            start = time.perf_counter()
             if validation:
                 w_meta, w_imit = 1.0, 0.0
-                out = self._compiled_fn("validation", problem)(x, y, scale, learner, teachers)
+                out = fn(x, y, scale, learner, teachers)
                 skipped = 0
             else:
                 w_meta, w_imit = loss_weights(self.il_mode, p_teacher, self._rng)
-                out = self._compiled_fn("train", problem)(
-                    x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit))
+                out = fn(x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit))
                 skipped = 0 if bool(out["ok"]) else 1
                 if not skipped:
                     self._apply_fn(out["grads"])
@@ -503,6 +593,8 @@ class MetaTrainer:
                     "meta_loss_weight": w_meta, "imitation_loss_weight": w_imit,
                     "skipped": skipped,
                     "attack_steps": 0 if validation else int(out["attack_steps"])}
+            if fn.experimental_get_tracing_count() == traces:
+                stats["step_ms"].append(1e3 * (time.perf_counter() - start) / unroll_len)
             teacher_values = []
             if scores_teachers:
                 scores = np.asarray(out["teacher_meta_loss"], dtype=np.float64)
@@ -513,7 +605,8 @@ class MetaTrainer:
             for k, v in step.items():
                 stats[k].append(v)
             if bar is not None:
-                bar.add(1, values=[(k, step[k]) for k in self.pbar_values
+                bar.add(1, values=[(k, step[k]) for k in self._reported(self.pbar_values,
+                                                                         validation)
                                    if np.ndim(step[k]) == 0] + teacher_values)
         return stats
 
