@@ -89,6 +89,9 @@ class Perturbation(tf.Module):
     #: Whether :meth:`add` draws fresh noise at every call (so the number of weight reads
     #: of a step matters).
     draws_per_read = False
+    #: Whether the perturbation draws from TensorFlow's random ops (see
+    #: ``Policy.draws_random``).
+    draws_random = False
 
     def __init__(self):
         super().__init__(name=type(self).__name__)
@@ -177,6 +180,7 @@ class RandomPerturbation(Perturbation):
     """
 
     draws_per_read = True
+    draws_random = True
 
     def __init__(self, noise_stddev=1e-3, relative=False, epsilon=1e-8):
         cls = type(self)
@@ -209,6 +213,7 @@ class PersistentRandomPerturbation(Perturbation):
     """
 
     _has_deltas = True
+    draws_random = True
 
     def __init__(self, noise_stddev=0.01):
         self.noise_stddev = _positive(type(self), "noise_stddev", noise_stddev)

@@ -18,10 +18,13 @@ from l2o.results import base_name
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+PERIODS = 6  # a few seconds each: enough that a kill after the first lands mid-run
+
+
 def _command(directory):
     return [sys.executable, os.path.join(ROOT, "train.py"), "--strategy=repeat",
             "--policy=rnnprop", "--presets=conv_train,adam,rmsprop,offline,debug_tiny",
-            "--strategy/num_periods=4", "--strategy/epochs=2", "--seed=7",
+            f"--strategy/num_periods={PERIODS}", "--strategy/epochs=2", "--seed=7",
             f"--directory={directory}"]
 
 
@@ -67,7 +70,7 @@ def test_sigkill_mid_period_then_resume(tmp_path, uninterrupted):
         while _rows(directory) < 1 and proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         assert _rows(directory) >= 1, proc.stdout.read() if proc.poll() is not None else ""
-        time.sleep(1.5)  # into the next period (each takes a few seconds here)
+        time.sleep(0.5)  # into the next period
         assert proc.poll() is None, "training finished before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -75,7 +78,7 @@ def test_sigkill_mid_period_then_resume(tmp_path, uninterrupted):
         if proc.poll() is None:
             proc.kill()
     done_before = _rows(directory)
-    assert 1 <= done_before < 4
+    assert 1 <= done_before < PERIODS
 
     rerun = subprocess.run(_command(directory), env=env, capture_output=True, text=True,
                            timeout=600)
@@ -85,8 +88,8 @@ def test_sigkill_mid_period_then_resume(tmp_path, uninterrupted):
     summary = pd.read_csv(os.path.join(directory, "summary.csv"))
     # one row per completed (period, repeat), nothing duplicated, every period done
     assert not summary.duplicated(["period", "repeat"]).any()
-    assert sorted(set(summary["period"].astype(int))) == [0, 1, 2, 3]
-    assert len(summary) >= done_before + (4 - summary.loc[:done_before - 1, "period"].nunique())
+    assert sorted(set(summary["period"].astype(int))) == list(range(PERIODS))
+    assert len(summary) >= done_before + (PERIODS - summary.loc[:done_before - 1, "period"].nunique())
     for _, row in summary.iterrows():
         prefix = os.path.join(directory, "checkpoint",
                               base_name({"period": row["period"], "repeat": row["repeat"]}))

@@ -682,3 +682,23 @@ def test_coordinatewise_guard_keeps_only_the_nonfinite_tensor():
                                            tf.constant(0.05))
     for leaf in tf.nest.flatten(state):
         assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)
+
+
+def test_seeded_validation_is_repeatable_whether_or_not_policies_draw_random_numbers():
+    """TensorFlow's global seed is set only when a policy draws (it clears TF's caches): a
+    noisy learner still repeats its seeded validation exactly, with other draws in between."""
+    plain = _trainer()
+    noisy = _trainer(build_policy("RNNPropOptimizer", {"layers": [4], "input_noise": 0.5}),
+                     validation_noise=True)
+    assert not plain._draws_random and noisy._draws_random
+
+    def score(trainer, seed):
+        return trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=2, validation=True,
+                             seed=seed, progress=False)["mean"]["meta_loss"]
+
+    for trainer in (plain, noisy):
+        first = score(trainer, 5)
+        tf.random.normal([3])  # advance TensorFlow's random state between the two calls
+        score(trainer, 6)
+        assert score(trainer, 5) == first
+    assert score(noisy, 5) != score(noisy, 6)  # the noise really depends on the seed

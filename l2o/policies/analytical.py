@@ -19,6 +19,7 @@ class Analytical(Policy):
     hyperparameters = ("learning_rate",)
     #: elementwise rules on scalar hyperparameters
     coordinatewise = True
+    draws_random = False
 
     def _set_hyperparameters(self, trainable, **values):
         self.trainable = bool(trainable)

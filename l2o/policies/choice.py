@@ -102,6 +102,11 @@ class AbstractChoiceOptimizer(Policy):
     coordinates, [K]) and ``_learning_rate`` (multipliers summed likewise).
     """
 
+    @property
+    def draws_random(self):
+        """Gumbel samples are drawn only when trained with ``hardness > 0``."""
+        return self.hardness > 0
+
     def init_layers(self, layers=(20, 20), learning_rate=1.0, epsilon=1e-10, hardness=0.0,
                     use_meta_features=True, time_scale=2000.0, lr_multiplier_scale=0.0,
                     warmup_lstm_update=False, pool=None, **cell_kwargs):
@@ -187,6 +192,11 @@ class ChoiceOptimizer(Policy):
     (uncorrected) moments, as in the reference.
     """
 
+    @property
+    def draws_random(self):
+        """Gumbel samples are drawn only when trained with ``hardness > 0``."""
+        return self.hardness > 0
+
     def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, learning_rate=0.001,
                     epsilon=1e-10, hardness=0.0, **cell_kwargs):
         self.beta_1 = float(beta_1)
@@ -255,6 +265,8 @@ class ChoiceLargeOptimizer(Policy):
     Dense(6) plus softmax weighs the terms and ``delta = sum_k lr_k w_k term_k``.
     ``learning_rate`` None uses the built-in per-term table ``LARGE_LEARNING_RATES``.
     """
+
+    draws_random = False  # a plain softmax over the terms
 
     def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, learning_rate=None,
                     epsilon=1e-10, time_scale=2000.0, **cell_kwargs):

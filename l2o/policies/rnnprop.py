@@ -21,6 +21,11 @@ class _RNNPropFamily(Policy):
     perturbable = True
 
     @property
+    def draws_random(self):
+        """Input noise or a random weight perturbation draws; the plain LSTM does not."""
+        return self.input_noise > 0 or self.perturbation.draws_random
+
+    @property
     def coordinatewise(self):
         """The LSTM runs on each coordinate alone, unless a perturbation draws fresh noise
         at every weight read: then each tensor's step keeps drawing its own noise."""

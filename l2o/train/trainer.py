@@ -211,6 +211,8 @@ class MetaTrainer:
                                "(teacher_counts / teacher_loss need the log_teachers / log_losses presets)")
 
         self.teacher_labels = teacher_labels(self.teachers)
+        # whether a seeded call must fix TensorFlow's global seed (see Policy.draws_random)
+        self._draws_random = any(p.draws_random for p in [policy] + self.teachers)
         self.weights = [v for v in policy.named_weights().values() if v.trainable]
         if not self.weights:
             raise L2OError(f"policy {type(policy).__name__} has no trainable weights to meta-train "
@@ -492,9 +494,10 @@ class MetaTrainer:
         ``mean["step_ms"]`` is the wall time per inner step of the meta-training unrolls
         (the compiled unroll and, in training, the meta-update; warmup, data sampling and
         calls that traced a new graph left out; NaN when every call traced), the figure
-        ``benchmarks/meta_step.py`` measures. A seeded call's first unroll also pays for
-        TensorFlow instantiating the graph again (``tf.random.set_seed`` clears its caches):
-        about half a second on conv_train, spread over that unroll's steps.
+        ``benchmarks/meta_step.py`` measures. When a policy draws from TensorFlow's random ops
+        (:attr:`Policy.draws_random`), a seeded call sets TensorFlow's global seed, which
+        clears its caches: its first unroll then also pays for instantiating the graph again
+        (about half a second on conv_train, spread over that unroll's steps).
 
         ``seed`` fixes the lifetimes, minibatches, scales and TF randomness of the call and,
         in training, the loss-weight draws too; None draws fresh entropy.
@@ -539,7 +542,8 @@ class MetaTrainer:
         # replica 0 draws exactly as a single-device run; the others get their own streams
         rngs = [np.random.default_rng(seed)] + [
             np.random.default_rng(None if seed is None else (seed, r)) for r in range(1, replicas)]
-        if seed is not None:
+        if seed is not None and self._draws_random:
+            # only when needed: setting the global seed clears TensorFlow's caches
             tf.random.set_seed(seed if isinstance(seed, int) else
                                int(np.random.SeedSequence(seed).generate_state(1)[0]))
 
