@@ -92,7 +92,7 @@ def test_preset_names_and_descriptions():
         "il_more", "il_staged", "cl_fixed", "half_depth", "hard", "noscale", "reduce_mean",
         "nowup", "fgsm", "pgd", "cgd", "gaussian", "gaussian_rel", "inoise_1e-1",
         "inoise_1e-2", "inoise_1e-3", "offline", "tiny", "debug_tiny", "cpu", "cl_cpu",
-        "more_choice_cpu", "less_choice_cpu"}
+        "more_choice_cpu", "less_choice_cpu", "lean_validation"}
     assert set(presets) == expected
     assert all(isinstance(d, str) and d for d in presets.values())
 
@@ -287,6 +287,15 @@ def test_optional_elements_skip_missing_keys():
     repeat = apply_overrides(default_config("repeat"), overrides)
     assert "num_stages" not in repeat["strategy"] and repeat["strategy"]["epochs"] == 3
     assert apply_overrides(default_config("curriculum"), overrides)["strategy"]["num_stages"] == 2
+
+
+def test_overrides_may_add_the_optional_strategy_settings_only():
+    config = apply_overrides(default_config("repeat"), [(["strategy", "validation_teachers"],
+                                                         False)])
+    assert config["strategy"]["validation_teachers"] is False
+    assert "validation_teachers" not in default_config("repeat")["strategy"]
+    with pytest.raises(L2OError, match="no key 'validation_teacher' in strategy"):
+        apply_overrides(default_config("repeat"), [(["strategy", "validation_teacher"], False)])
 
 
 @pytest.mark.parametrize("path,fragments", [

@@ -55,7 +55,7 @@ class FakeTrainer:
         self.calls = 0
 
     def train(self, problems, unroll_len, p_teacher, epochs, depth, validation=False, seed=None,
-              warmup=0, warmup_rate=0.01, progress=True):
+              warmup=0, warmup_rate=0.01, progress=True, score_teachers=True):
         args = dict(unroll_len=unroll_len, p_teacher=p_teacher, epochs=epochs, depth=depth,
                     validation=validation, seed=seed, warmup=warmup, warmup_rate=warmup_rate)
         if validation:

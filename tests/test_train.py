@@ -702,3 +702,16 @@ def test_seeded_validation_is_repeatable_whether_or_not_policies_draw_random_num
         score(trainer, 6)
         assert score(trainer, 5) == first
     assert score(noisy, 5) != score(noisy, 6)  # the noise really depends on the seed
+
+
+def test_validation_without_teacher_scores_gives_the_same_learner_figure():
+    trainer = _trainer(teachers=[adam_teacher(), adam_teacher(0.01)])
+
+    def validate(score):
+        return trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=2, validation=True,
+                             seed=5, progress=False, score_teachers=score)["mean"]
+
+    scored, alone = validate(True), validate(False)
+    assert set(scored["teacher_meta_loss"]) == {"adam", "adam_2"}
+    assert "teacher_meta_loss" not in alone
+    assert alone["meta_loss"] == scored["meta_loss"]

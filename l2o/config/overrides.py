@@ -11,7 +11,8 @@ Special path elements:
 
 Typos fail: a key that does not exist is an error naming the valid keys, except for new
 keys inside dicts reached through a ``config`` or ``kwargs`` key, which are free-form
-constructor arguments checked later by the constructor itself.
+constructor arguments checked later by the constructor itself, and the optional strategy
+settings of :data:`ADDABLE`.
 
 Values are read with ``ast.literal_eval`` (never ``eval``); text that is not a Python
 literal stays a string, and the JSON spellings ``true``/``false``/``null`` are accepted
@@ -27,6 +28,9 @@ _JSON_WORDS = {"true": True, "false": False, "null": None}
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _FREE_FORM = ("config", "kwargs")
+#: Settings every strategy accepts that the default configs leave out (so that config.json
+#: files written before they existed still match): an override may add them.
+ADDABLE = {("strategy", "seed"), ("strategy", "validation_teachers")}
 
 
 def parse_value(text, name=None):
@@ -174,7 +178,7 @@ def _apply_one(config, path, value):
             if key not in node:
                 if optional:
                     return
-                if last and free_form:
+                if last and (free_form or tuple(here + [key]) in ADDABLE):
                     node[key] = copy.deepcopy(value)
                     return
                 valid = ", ".join(sorted(str(k) for k in node)) or "(none: the dict is empty)"

@@ -38,7 +38,7 @@ _REGISTRY = {}
 
 #: The keys every strategy accepts, with their library defaults (None: per class name).
 COMMON_SETTINGS = {"validation_problems": None, "validation_seed": 12345, "name": None,
-                   "seed": None}
+                   "seed": None, "validation_teachers": True}
 
 #: Hyperparameter names of a period, in summary.csv (and header) order.
 HYPER = ("warmup", "warmup_rate", "p_teacher", "depth", "unroll_len", "epochs")
@@ -164,7 +164,10 @@ class BaseStrategy:
     lazy_problems : build problem specs on first use instead of now (evaluation only needs
         the policy, not the training datasets).
     **settings : the strategy keys of the config (``SETTINGS`` of each class, plus
-        ``validation_problems``, ``validation_seed`` and ``name``); unknown keys are an error.
+        ``validation_problems``, ``validation_seed``, ``name``, ``seed`` and
+        ``validation_teachers``: whether validation also scores each teacher on the learner's
+        unrolls for the ``validation_<teacher>`` columns, about half of a validation's cost
+        with two teachers); unknown keys are an error.
     """
 
     #: Metadata columns of summary.csv, which also name the checkpoints.
@@ -236,6 +239,9 @@ class BaseStrategy:
         for key in ("validation_seed", "seed"):
             if resolved[key] is not None:
                 resolved[key] = _whole(key, resolved[key], 0)
+        if not isinstance(resolved["validation_teachers"], bool):
+            raise L2OError("strategy setting 'validation_teachers' must be true or false, got "
+                           f"{resolved['validation_teachers']!r}")
         vp = resolved["validation_problems"]
         if vp is not None and (isinstance(vp, (str, dict)) or not hasattr(vp, "__len__")
                                or not vp):
@@ -384,6 +390,7 @@ class BaseStrategy:
                                     seed=self._period_seed(), **train_args)
         checked = self.trainer.train(self.validation_problems, validation=True,
                                      seed=self.validation_seed, progress=progress,
+                                     score_teachers=self.settings["validation_teachers"],
                                      **validation_args)
         mean = dict(result.get("mean", {}))
         validation = float(checked["mean"]["meta_loss"])
