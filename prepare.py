@@ -103,12 +103,6 @@ def check_time(text):
     return text
 
 
-def check_positive(flag, value, least=1):
-    if value is not None and value < least:
-        raise cli.UsageError(f"--{flag} must be at least {least}, got {value}")
-    return value
-
-
 def check_word(flag, value):
     """An #SBATCH or module value: one word (these lines are not parsed by a shell)."""
     if value is not None and (not value.strip() or any(c.isspace() for c in value.strip())):
@@ -288,9 +282,9 @@ def main(argv):
     if not args.directory:
         raise cli.UsageError("--directory is required: the experiment folder train.py writes, "
                              "e.g. --directory=results/rnnprop/min-max/1")
-    check_positive("nodes", args.nodes)
-    check_positive("gpus-per-node", args.gpus_per_node, least=0)
-    check_positive("cpus-per-task", args.cpus_per_task)
+    cli.check_at_least("nodes", args.nodes)
+    cli.check_at_least("gpus-per-node", args.gpus_per_node, least=0)
+    cli.check_at_least("cpus-per-task", args.cpus_per_task)
     cli.check_repeat(args.repeat)
     if not shlex.split(args.python):
         raise cli.UsageError("--python is empty; e.g. --python=python3")

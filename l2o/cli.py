@@ -288,21 +288,24 @@ def split_list(text):
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
+def check_at_least(flag, value, least=1):
+    """A whole-number flag's value, or a UsageError when it is below ``least`` (None passes:
+    the flag was not given)."""
+    if value is not None and value < least:
+        raise UsageError(f"--{flag} must be at least {least}, got {value}")
+    return value
+
+
 def check_repeat(repeat):
-    if repeat < 1:
-        raise UsageError(f"--repeat must be at least 1, got {repeat}")
-    return repeat
+    return check_at_least("repeat", repeat)
 
 
 def check_epochs(epochs):
-    if epochs is not None and epochs < 1:
-        raise UsageError(f"--epochs must be at least 1, got {epochs}")
-    return epochs
+    return check_at_least("epochs", epochs)
 
 
 def check_vgpu(vgpu, vram):
-    if vgpu < 1:
-        raise UsageError(f"--vgpu must be at least 1, got {vgpu}")
+    check_at_least("vgpu", vgpu)
     if vram < 1:
         raise UsageError(f"--vram must be a positive number of MB, got {vram}")
 

@@ -133,6 +133,15 @@ def is_chief(strategy):
     return not is_multi_worker(strategy) or bool(strategy.extended.should_checkpoint)
 
 
+def _gather(strategy, local):
+    """Every replica's copy of the host array ``local``, stacked along axis 0 (numpy); a
+    collective call."""
+    import tensorflow as tf
+
+    mine = tf.constant(local)
+    return strategy.gather(strategy.run(lambda: tf.identity(mine)), axis=0).numpy()
+
+
 def check_workers_agree(strategy, value, what):
     """Raise an L2OError unless every worker holds the same whole number ``value``.
 
@@ -141,10 +150,7 @@ def check_workers_agree(strategy, value, what):
     """
     if not is_multi_worker(strategy):
         return
-    import tensorflow as tf
-
-    mine = tf.constant([int(value)], tf.int64)
-    values = strategy.gather(strategy.run(lambda: tf.identity(mine)), axis=0).numpy()
+    values = _gather(strategy, [int(value)])
     low, high = int(values.min()), int(values.max())
     if low != high:
         raise L2OError(f"the workers disagree on {what} ({low} to {high}): every worker must "
@@ -157,11 +163,9 @@ def worker_weight_difference(strategy, weights):
     if not is_multi_worker(strategy):
         return None
     import numpy as np
-    import tensorflow as tf
 
-    flat = tf.constant(np.concatenate([np.ravel(weights[k]) for k in sorted(weights)])[None],
-                       tf.float32)
-    every = strategy.gather(strategy.run(lambda: tf.identity(flat)), axis=0).numpy()
+    every = _gather(strategy, np.concatenate([np.ravel(weights[k]) for k in sorted(weights)])
+                    [None].astype(np.float32))
     return float(np.max(np.abs(every - every[:1]))) if every.size else 0.0
 
 

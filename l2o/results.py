@@ -140,7 +140,7 @@ def read_evaluation_settings(path):
         return json.loads(str(data[SETTINGS_KEY]))
 
 
-# -- names -------------------------------------------------------------------------------
+# -- a worker's copy of the folder ------------------------------------------------------
 
 @contextlib.contextmanager
 def private_copy(directory):
@@ -150,18 +150,20 @@ def private_copy(directory):
     A non-chief worker of a multi-worker run trains in it: it resumes from exactly what
     the chief resumes from, and nothing it writes reaches the shared folder.
     """
-    source = Path(directory)
-    copy = Path(tempfile.mkdtemp(prefix="l2o-worker-"))
+    source = Experiment(directory)
+    copy = Experiment(tempfile.mkdtemp(prefix="l2o-worker-"))
     try:
-        for name in ("config.json", "summary.csv"):
-            if (source / name).is_file():
-                shutil.copy2(source / name, copy / name)
-        if (source / "checkpoint").is_dir():
-            shutil.copytree(source / "checkpoint", copy / "checkpoint")
-        yield str(copy)
+        for path in ("config_path", "summary_path"):
+            if getattr(source, path).is_file():
+                shutil.copy2(getattr(source, path), getattr(copy, path))
+        if source.checkpoint_dir.is_dir():
+            shutil.copytree(source.checkpoint_dir, copy.checkpoint_dir)
+        yield str(copy.directory)
     finally:
-        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(copy.directory, ignore_errors=True)
 
+
+# -- names -------------------------------------------------------------------------------
 
 def _general(value):
     """A number in general format: 3.0 -> '3', 0.5 -> '0.5'."""

@@ -87,6 +87,11 @@ DEFAULT_POOL = [
 ]
 
 
+#: ``Policy.draws_random`` of the choice policies: Gumbel samples are drawn only when they
+#: are trained with ``hardness > 0``.
+_draws_gumbel = property(lambda self: self.hardness > 0)
+
+
 @register
 class AbstractChoiceOptimizer(Policy):
     """Per-coordinate learned mixture of a pool of analytical rules (the choice teacher).
@@ -102,10 +107,7 @@ class AbstractChoiceOptimizer(Policy):
     coordinates, [K]) and ``_learning_rate`` (multipliers summed likewise).
     """
 
-    @property
-    def draws_random(self):
-        """Gumbel samples are drawn only when trained with ``hardness > 0``."""
-        return self.hardness > 0
+    draws_random = _draws_gumbel
 
     def init_layers(self, layers=(20, 20), learning_rate=1.0, epsilon=1e-10, hardness=0.0,
                     use_meta_features=True, time_scale=2000.0, lr_multiplier_scale=0.0,
@@ -192,10 +194,7 @@ class ChoiceOptimizer(Policy):
     (uncorrected) moments, as in the reference.
     """
 
-    @property
-    def draws_random(self):
-        """Gumbel samples are drawn only when trained with ``hardness > 0``."""
-        return self.hardness > 0
+    draws_random = _draws_gumbel
 
     def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, learning_rate=0.001,
                     epsilon=1e-10, hardness=0.0, **cell_kwargs):

@@ -295,6 +295,7 @@ class MetaTrainer:
         start = [tf.stop_gradient(p) for p in learner[0]]
         teacher_starts = [[tf.stop_gradient(p) for p in tp] for tp, _ in teachers]
         num_teachers = len(self.teachers)
+        run_teachers = imitation or score_teachers  # otherwise nothing reads their steps
         oracle = not self.do_teacher_parameter_scale
         cb_states = tuple(c.initial(num_teachers, n) for c in self.callbacks)
 
@@ -311,11 +312,8 @@ class MetaTrainer:
             if score_teachers:  # a stopped learner stays where it stopped; teachers go on
                 moved = tf.cond(done, lambda: learner, lambda: moved)
             learner = moved
-            new_teachers, teacher_f = [], []
-            if not (imitation or score_teachers):  # nobody reads the teachers: skip them
-                new_teachers = list(teachers)
-            for teacher, (tp, ts) in zip(self.teachers if imitation or score_teachers else (),
-                                         teachers):
+            new_teachers, teacher_f = ([], []) if run_teachers else (list(teachers), [])
+            for teacher, (tp, ts) in zip(self.teachers if run_teachers else (), teachers):
                 ft, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
                 teacher_f.append(ft)
                 tp, ts = self._advance(teacher, tp, tg, ts, False, scale, oracle=oracle)
@@ -516,20 +514,21 @@ class MetaTrainer:
         if seed is not None and not validation:
             # a seeded training call also fixes its loss-weight draws (il_mode="switch")
             self._rng = np.random.default_rng(seed)
+        scores_teachers = validation and score_teachers and bool(self.teachers)
         per_problem = []
         for index, problem in enumerate(problems):
             if progress:
                 print(f"[#{index}] {problem.spec}", flush=True)
             per_problem.append(self._train_problem(
                 problem, unroll_len, p_teacher, epochs, depth, validation, seed, warmup,
-                warmup_rate, progress, score_teachers))
+                warmup_rate, progress, scores_teachers))
         mean_stats, stack_stats = (self._reported(k, validation)
                                    for k in (self.mean_stats, self.stack_stats))
         mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in mean_stats}
         mean["skipped"] = int(sum(np.sum(p["skipped"]) for p in per_problem))
         timed = [t for p in per_problem for t in p["step_ms"]]
         mean["step_ms"] = float(np.mean(timed)) if timed else float("nan")
-        if validation and score_teachers and self.teachers:
+        if scores_teachers:
             scores = np.mean([np.mean(p["teacher_meta_loss"], axis=0) for p in per_problem],
                              axis=0)
             mean["teacher_meta_loss"] = dict(zip(self.teacher_labels, map(float, scores)))
@@ -544,7 +543,7 @@ class MetaTrainer:
         return [k for k in stats if not validation or k == "meta_loss"]
 
     def _train_problem(self, problem, unroll_len, p_teacher, epochs, depth, validation, seed,
-                       warmup, warmup_rate, progress, score_teachers=True):
+                       warmup, warmup_rate, progress, scores_teachers):
         dist = tf.distribute.get_strategy()
         replicas = dist.num_replicas_in_sync
         # replica 0 draws exactly as a single-device run; the others get their own streams
@@ -568,7 +567,6 @@ class MetaTrainer:
         for c in self.callbacks:
             stats[c.key] = []
         stats["step_ms"] = []  # per timed unroll; calls that traced are not timed
-        scores_teachers = validation and score_teachers and bool(self.teachers)
         if scores_teachers:
             stats["teacher_meta_loss"] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
