@@ -715,3 +715,39 @@ def test_validation_without_teacher_scores_gives_the_same_learner_figure():
     assert set(scored["teacher_meta_loss"]) == {"adam", "adam_2"}
     assert "teacher_meta_loss" not in alone
     assert alone["meta_loss"] == scored["meta_loss"]
+
+
+@pytest.mark.parametrize("input_noise", [0.0, 0.5])
+def test_seeded_validation_scores_the_teachers_once_per_setting(input_noise):
+    """Teachers are not meta-trained and a seeded validation draws the same unrolls, so their
+    scores are computed once per setting; the learner's figure still follows its weights."""
+    policy = build_policy("RNNPropOptimizer", {"layers": [4], "input_noise": input_noise})
+    trainer = _trainer(policy, teachers=[adam_teacher(), adam_teacher(0.01)])
+    problem = TinyProblem()
+    kinds = []
+    compiled = trainer._compiled_fn
+    trainer._compiled_fn = lambda kind, p: kinds.append(kind) or compiled(kind, p)
+
+    def validate(depth, score=True):
+        kinds.clear()
+        return trainer.train([problem], 3, 0.0, epochs=1, depth=depth, validation=True,
+                             seed=5, progress=False, score_teachers=score)["mean"]
+
+    first = validate(2)
+    trainer.train([problem], 3, 0.0, epochs=1, depth=1, progress=False)  # new weights
+    again = validate(2)
+    assert kinds == ["validation_learner"] * 2  # the learner alone
+    assert again["teacher_meta_loss"] == first["teacher_meta_loss"]
+    assert again["meta_loss"] != first["meta_loss"]
+    assert validate(2, score=False)["meta_loss"] == again["meta_loss"]
+    fresh = MetaTrainer(trainer.policy, teachers=trainer.teachers, parameter_scale_spread=0.0)
+    scored = fresh.train([problem], 3, 0.0, epochs=1, depth=2, validation=True, seed=5,
+                         progress=False)["mean"]
+    assert scored["teacher_meta_loss"] == first["teacher_meta_loss"]
+    deeper = validate(3)  # another setting: scored again
+    assert "validation" in kinds
+    assert deeper["teacher_meta_loss"] != first["teacher_meta_loss"]
+    if input_noise:  # a learner that draws always runs alone: the same draws every call
+        assert validate(3)["meta_loss"] == deeper["meta_loss"]
+    else:
+        assert scored["meta_loss"] == again["meta_loss"]

@@ -224,6 +224,8 @@ class MetaTrainer:
                                               optimizer=_OptimizerState(self.optimizer))
         self._rng = np.random.default_rng()
         self._compiled = {}
+        # the teachers' scores of seeded validation calls, by what they depend on
+        self._teacher_scores = {}
 
     # ------------------------------------------------------------------ one inner step
 
@@ -519,9 +521,11 @@ class MetaTrainer:
         for index, problem in enumerate(problems):
             if progress:
                 print(f"[#{index}] {problem.spec}", flush=True)
-            per_problem.append(self._train_problem(
-                problem, unroll_len, p_teacher, epochs, depth, validation, seed, warmup,
-                warmup_rate, progress, scores_teachers))
+            run = functools.partial(self._train_problem, problem, unroll_len, p_teacher, epochs,
+                                    depth, validation, seed, warmup, warmup_rate, progress)
+            per_problem.append(self._scored_validation(run, problem, unroll_len, epochs, depth,
+                                                       seed, warmup, warmup_rate)
+                               if scores_teachers else run(False))
         mean_stats, stack_stats = (self._reported(k, validation)
                                    for k in (self.mean_stats, self.stack_stats))
         mean = {k: float(np.mean([np.mean(p[k]) for p in per_problem])) for k in mean_stats}
@@ -536,6 +540,32 @@ class MetaTrainer:
             mean["attack_steps"] = int(sum(np.sum(p["attack_steps"]) for p in per_problem))
         stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in stack_stats}
         return {"mean": mean, "stack": stack}
+
+    def _scored_validation(self, run, problem, unroll_len, epochs, depth, seed, warmup,
+                           warmup_rate):
+        """A validation call on one problem that scores the teachers, each score computed once.
+
+        The teachers are not meta-trained, and a seeded validation draws the same lifetimes,
+        scales and minibatches every time: their scores depend only on the problem and the
+        call's settings, while the learner's change with its weights. So a seeded call
+        scores the teachers once per setting (about half a validation's cost with two
+        teachers) and afterwards runs the learner alone, reusing the scores. The learner's
+        figure is the same either way; a learner that draws random numbers always runs
+        alone, because another graph would give it other draws than the later calls.
+        ``run(score_teachers)`` is :meth:`_train_problem` on this problem.
+        """
+        if seed is None:
+            return run(True)
+        key = (problem, unroll_len, epochs, depth, warmup, float(warmup_rate), repr(seed),
+               tf.distribute.get_strategy().num_replicas_in_sync)
+        scores = self._teacher_scores.get(key)
+        if scores is None and not self.policy.draws_random:
+            stats = run(True)
+            self._teacher_scores[key] = stats["teacher_meta_loss"]
+            return stats
+        if scores is None:
+            scores = self._teacher_scores[key] = run(True)["teacher_meta_loss"]
+        return dict(run(False), teacher_meta_loss=scores)
 
     @staticmethod
     def _reported(stats, validation):
@@ -575,6 +605,8 @@ class MetaTrainer:
             if i % cycle == 0:
                 scale, learner, teachers = per_replica(
                     lambda r: self._new_lifetime(problem, rngs[r]))
+                if validation and not scores_teachers:
+                    teachers = ()  # nothing reads them: not even their warmup runs
             x, y = per_replica(
                 lambda r: tuple(tf.constant(a) for a in problem.sample(unroll_len, rngs[r])))
             if i % cycle < warmup:
