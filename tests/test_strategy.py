@@ -126,7 +126,8 @@ def test_simple_trains_every_period_and_writes_columns_in_order(tmp_path, capsys
     header = (tmp_path / "exp" / "summary.csv").read_text().splitlines()[0]
     assert header.split(",") == [
         "validation", "time", "duration", "period", "warmup", "warmup_rate", "p_teacher",
-        "depth", "unroll_len", "epochs", "meta_loss", "imitation_loss", "skipped"]
+        "depth", "unroll_len", "epochs", "meta_loss", "imitation_loss", "skipped",
+        "validation_duration"]
     assert list(strategy.summary["validation"]) == [-1.5, -2.5, -3.5]
     assert list(strategy.summary["skipped"]) == [1, 1, 1]
     for p in range(3):

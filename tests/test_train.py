@@ -264,7 +264,8 @@ def test_train_returns_stats_and_learns():
 
 def test_step_time_is_written_beside_the_validation(tmp_path):
     """summary.csv holds the wall time per inner step of training and of validation; calls
-    that traced a graph are left out (NaN when every call traced)."""
+    that traced a graph are left out (NaN when every call traced), and the seconds of each
+    period spent validating."""
     from l2o.strategy.simple import SimpleStrategy
 
     trainer = _trainer(teachers=[adam_teacher()])
@@ -277,6 +278,8 @@ def test_step_time_is_written_beside_the_validation(tmp_path):
     summary = strategy.train(progress=False)
     assert summary[["step_ms", "validation_step_ms"]].notna().all().all()
     assert (summary[["step_ms", "validation_step_ms"]] > 0).all().all()
+    assert ((summary["validation_duration"] > 0)
+            & (summary["validation_duration"] < summary["duration"])).all()
 
 
 def test_nonfinite_meta_gradient_is_skipped_and_counted(tmp_path):

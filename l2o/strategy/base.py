@@ -388,10 +388,12 @@ class BaseStrategy:
 
         result = self.trainer.train(self.problems, validation=False, progress=progress,
                                     seed=self._period_seed(), **train_args)
+        validation_start = time.time()
         checked = self.trainer.train(self.validation_problems, validation=True,
                                      seed=self.validation_seed, progress=progress,
                                      score_teachers=self.settings["validation_teachers"],
                                      **validation_args)
+        validation_duration = time.time() - validation_start
         mean = dict(result.get("mean", {}))
         validation = float(checked["mean"]["meta_loss"])
         teachers = checked["mean"].get("teacher_meta_loss", {})
@@ -421,6 +423,7 @@ class BaseStrategy:
         row["skipped"] = skipped
         row["time"] = time.time()
         row["duration"] = row["time"] - start
+        row["validation_duration"] = validation_duration  # its part of duration
         self.summary = self.experiment.append_summary(row)
         self._tensorboard(row, step=len(self.summary) - 1)
         return row
