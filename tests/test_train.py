@@ -754,3 +754,31 @@ def test_seeded_validation_scores_the_teachers_once_per_setting(input_noise):
         assert validate(3)["meta_loss"] == deeper["meta_loss"]
     else:
         assert scored["meta_loss"] == again["meta_loss"]
+
+
+def test_seeded_validation_replays_its_warmup_exactly():
+    """A seeded validation's SGD warmup follows the same parameters every call: later calls
+    replay the recorded gradients to advance the policies, with the same figures."""
+    trainer = _trainer()
+    problem = TinyProblem()
+    kinds = []
+    compiled = trainer._compiled_fn
+    trainer._compiled_fn = lambda kind, p: kinds.append(kind) or compiled(kind, p)
+
+    def validate(trainer, depth):
+        kinds.clear()
+        mean = trainer.train([problem], 3, 0.0, epochs=2, depth=depth, validation=True,
+                             seed=5, warmup=2, warmup_rate=0.1, progress=False)["mean"]
+        return mean["meta_loss"], mean["teacher_meta_loss"]
+
+    for depth in (1, 2):  # each depth records its own warmups: the draws interleave
+        validate(trainer, depth)
+        assert kinds.count("warmup_record") == 4
+    trainer.train([problem], 3, 0.0, epochs=1, depth=1, warmup=1, progress=False)
+    assert "warmup_replay" not in kinds  # training never replays
+    for depth in (2, 1):
+        replayed = validate(trainer, depth)
+        assert kinds.count("warmup_replay") == 4 and "warmup" not in kinds
+        fresh = MetaTrainer(trainer.policy, teachers=trainer.teachers,
+                            parameter_scale_spread=0.0)
+        assert validate(fresh, depth) == replayed

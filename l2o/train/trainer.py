@@ -50,6 +50,11 @@ def build_meta_optimizer(spec):
         raise L2OError(f"bad meta-optimizer config for {name}: {e}") from None
 
 
+#: The most memory the recorded gradients of one validation setting's warmups may take
+#: (see ``MetaTrainer._warmup_gradients``); above it, validation recomputes its warmups.
+REPLAY_BYTES = 2 ** 30
+
+
 class _OptimizerState(tf.Module):
     """The meta-optimizer's own variables (step, learning rate, moments) for checkpoints.
 
@@ -77,7 +82,8 @@ def _replicated(dist, fn, kind, callback_reduce=()):
     when it applies them (in replica context, as tf.distribute requires).
     """
     def run(*args):
-        shared = args[-2:] if kind == "train" else args[-1:] if kind == "warmup" else ()
+        shared = (args[-2:] if kind == "train" else args[-1:] if kind.startswith("warmup")
+                  else ())
         per_replica = args[:len(args) - len(shared)]
         def replica_fn(*replica_args):
             result = fn(*replica_args)
@@ -86,7 +92,7 @@ def _replicated(dist, fn, kind, callback_reduce=()):
             return result
 
         out = dist.run(replica_fn, args=tuple(per_replica) + tuple(shared))
-        if kind == "warmup":
+        if kind.startswith("warmup"):
             return out
         out = dict(out)
         for key in ("meta_loss", "imitation_loss", "teacher_meta_loss", "attack_steps"):
@@ -226,6 +232,7 @@ class MetaTrainer:
         self._compiled = {}
         # the teachers' scores of seeded validation calls, by what they depend on
         self._teacher_scores = {}
+        self._warmups = {}  # recorded validation warmups (see _warmup_gradients)
 
     # ------------------------------------------------------------------ one inner step
 
@@ -406,27 +413,56 @@ class MetaTrainer:
                 "teachers": teachers, "callbacks": cb_states, "steps": steps,
                 "teacher_meta_loss": teacher_meta}
 
-    def _warmup_step(self, problem, x, y, scale, theta, learner_states, teacher_states, rate):
-        """SGD on the shared parameters; every policy only advances its (masked) state."""
-        oracle = not self.do_teacher_parameter_scale
-        policies = [self.policy] + self.teachers
-        training = [True] + [False] * len(self.teachers)
-        states = (learner_states,) + tuple(teacher_states)
+    def _warmup_advance(self, theta, grads, states, scale, rate):
+        """One SGD warmup step: every policy only advances its (masked) state on ``grads``.
 
-        def body(i, theta, states):
+        ``states`` holds the learner's state first, then the teachers' (as many as given).
+        """
+        oracle = not self.do_teacher_parameter_scale
+        new_states = []
+        for policy, state in zip([self.policy] + self.teachers, states):
+            learner = policy is self.policy
+            _, new = self._step(policy, theta, grads, state, learner, scale,
+                                oracle and not learner)
+            ok = _per_tensor_finite(policy, new, theta)
+            new = _warmup_mask(policy, state, new)
+            new_states.append(_keep(policy, ok, new, state, theta))
+        return [p - rate * g for p, g in zip(theta, grads)], tuple(new_states)
+
+    def _warmup_step(self, problem, x, y, scale, theta, learner_states, teacher_states, rate,
+                     record=False):
+        """SGD on the shared parameters; every policy only advances its (masked) state.
+
+        With ``record`` it also returns the gradient of every step, stacked per tensor: the
+        parameters' path does not depend on any policy, so a later warmup on the same
+        minibatches can replay it (:meth:`_warmup_replay`) without the optimizee.
+        """
+        steps = tf.shape(x)[0]
+        recorded = tuple(tf.TensorArray(p.dtype, size=steps) for p in theta) if record else ()
+
+        def body(i, theta, states, recorded):
             _, grads = self._loss_and_grads(problem, theta, scale, x[i], y[i])
-            new_states = []
-            for policy, train, state in zip(policies, training, states):
-                use_oracle = oracle and policy is not self.policy
-                _, new = self._step(policy, theta, grads, state, train, scale, use_oracle)
-                ok = _per_tensor_finite(policy, new, theta)
-                new = _warmup_mask(policy, state, new)
-                new_states.append(_keep(policy, ok, new, state, theta))
-            theta = [p - rate * g for p, g in zip(theta, grads)]
-            return i + 1, theta, tuple(new_states)
+            theta, states = self._warmup_advance(theta, grads, states, scale, rate)
+            return i + 1, theta, states, tuple(r.write(i, g) for r, g in zip(recorded, grads))
+
+        _, theta, states, recorded = tf.while_loop(
+            lambda i, *_: i < steps, body,
+            (tf.constant(0), theta, (learner_states,) + tuple(teacher_states), recorded))
+        if record:
+            return theta, states[0], states[1:], [r.stack() for r in recorded]
+        return theta, states[0], states[1:]
+
+    def _warmup_replay(self, problem, grads, scale, theta, learner_states, teacher_states,
+                       rate):
+        """:meth:`_warmup_step` on recorded gradients ``[steps, ...]`` per tensor: the same
+        parameters and states, without evaluating the optimizee."""
+        def body(i, theta, states):
+            return (i + 1,) + self._warmup_advance(theta, [g[i] for g in grads], states, scale,
+                                                   rate)
 
         _, theta, states = tf.while_loop(
-            lambda i, *_: i < tf.shape(x)[0], body, (tf.constant(0), theta, states))
+            lambda i, *_: i < tf.shape(grads[0])[0], body,
+            (tf.constant(0), theta, (learner_states,) + tuple(teacher_states)))
         return theta, states[0], states[1:]
 
     def _apply_meta_gradients(self, grads):
@@ -449,7 +485,9 @@ class MetaTrainer:
             fn = _bind({"train": self._train_step, "validation": self._validation_step,
                         "validation_learner": functools.partial(self._validation_step,
                                                                 score_teachers=False),
-                        "warmup": self._warmup_step}[kind], problem)
+                        "warmup": self._warmup_step,
+                        "warmup_record": functools.partial(self._warmup_step, record=True),
+                        "warmup_replay": self._warmup_replay}[kind], problem)
             if tf.distribute.has_strategy():
                 fn = _replicated(tf.distribute.get_strategy(), fn, kind,
                                  [getattr(c, "replica_reduce", "SUM") for c in self.callbacks])
@@ -567,6 +605,27 @@ class MetaTrainer:
             scores = self._teacher_scores[key] = run(True)["teacher_meta_loss"]
         return dict(run(False), teacher_meta_loss=scores)
 
+    def _warmup_gradients(self, problem, unroll_len, epochs, depth, warmup, warmup_rate, seed,
+                          replicas):
+        """The store of a seeded validation's warmup gradients, ``{(lifetime, unroll): grads}``.
+
+        A seeded validation draws the same lifetimes and minibatches every time, and its SGD
+        warmup moves the parameters along a path no policy changes: the first call records
+        each step's gradient, later calls replay them to advance the policies' states
+        without evaluating the optimizee (the same figures; on conv_train a replayed step
+        costs the learner's RNNProp forward instead of a forward and backward pass besides).
+        None (no replay) without a seed, on several replicas, or when the gradients would
+        take more than ``REPLAY_BYTES``.
+        """
+        if seed is None or warmup == 0 or replicas > 1:
+            return None
+        size = epochs * warmup * unroll_len * problem.num_params * 4
+        if size > REPLAY_BYTES:
+            return None
+        # the depth too: a lifetime's minibatches are drawn after the previous one's unrolls
+        key = (problem, unroll_len, epochs, depth, warmup, float(warmup_rate), repr(seed))
+        return self._warmups.setdefault(key, {})
+
     @staticmethod
     def _reported(stats, validation):
         """The statistics a training (all) or validation (the meta-loss) call reports."""
@@ -601,6 +660,8 @@ class MetaTrainer:
             stats["teacher_meta_loss"] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
         cycle = depth + warmup
+        replay = self._warmup_gradients(problem, unroll_len, epochs, depth, warmup,
+                                        warmup_rate, seed, replicas) if validation else None
         for i in range(epochs * cycle):
             if i % cycle == 0:
                 scale, learner, teachers = per_replica(
@@ -610,9 +671,17 @@ class MetaTrainer:
             x, y = per_replica(
                 lambda r: tuple(tf.constant(a) for a in problem.sample(unroll_len, rngs[r])))
             if i % cycle < warmup:
-                theta, ls, ts = self._compiled_fn("warmup", problem)(
-                    x, y, scale, learner[0], learner[1], tuple(t[1] for t in teachers),
-                    tf.constant(float(warmup_rate)))
+                key = (i // cycle, i % cycle)
+                args = (scale, learner[0], learner[1], tuple(t[1] for t in teachers),
+                        tf.constant(float(warmup_rate)))
+                if replay is not None and key in replay:
+                    theta, ls, ts = self._compiled_fn("warmup_replay", problem)(replay[key],
+                                                                               *args)
+                elif replay is not None:
+                    theta, ls, ts, replay[key] = self._compiled_fn("warmup_record", problem)(
+                        x, y, *args)
+                else:
+                    theta, ls, ts = self._compiled_fn("warmup", problem)(x, y, *args)
                 learner = (theta, ls)
                 teachers = tuple((theta, s) for s in ts)
                 continue
