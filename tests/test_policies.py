@@ -198,16 +198,18 @@ def _lstm_unroll(stack, rows, state, read, steps, probe):
                       + tf.reduce_sum(tf.sin(state["rnn_1"][0])))
 
 
-def test_fused_lstm_equals_unfused(monkeypatch):
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_fused_lstm_equals_unfused(monkeypatch, use_bias):
     """The fused LSTM column step (custom gradient, XLA gate maths) is the unfused maths:
     outputs, states and gradients w.r.t. features, states, weights and a perturbation added to
     the weights by the read hook, through a tf.while_loop under a tape in a tf.function."""
     from l2o.policies import layers
 
     tf.keras.utils.set_random_seed(4)
-    stack = layers.lstm_stack(2, [5, 4], dict(LSTM_CELL_KWARGS))
+    stack = layers.lstm_stack(2, [5, 4], dict(LSTM_CELL_KWARGS, use_bias=use_bias))
     assert all(layer.fused for layer in stack)
-    weights = [w for layer in stack for w in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+    weights = [w for layer in stack for w in (layer.kernel, layer.recurrent_kernel)
+               + ((layer.bias,) if use_bias else ())]
     eps = {id(w): tf.Variable(tf.random.normal(w.shape, stddev=0.1)) for w in weights}
     eps_vars = list(eps.values())
 
