@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import l2o
+from l2o.config.defaults import LSTM_CELL_KWARGS
 from l2o.policies import build_policy
 
 STEPS = 20
@@ -181,3 +182,75 @@ def test_lstm_column_layout_equals_row_layout():
         np.testing.assert_allclose(tf.transpose(h_cols).numpy(), h_rows.numpy(), atol=1e-6)
         np.testing.assert_allclose(tf.transpose(head.columns(h_cols)).numpy(),
                                    head(h_rows).numpy(), atol=1e-6)
+
+
+def _lstm_unroll(stack, rows, state, read, steps, probe):
+    """``steps`` column steps of ``stack`` in a tf.while_loop; a scalar of the outputs."""
+    from l2o.policies.layers import run_columns
+
+    def body(k, h, state):
+        h, state = run_columns(stack, rows, state, read)
+        return k + 1, h, state
+
+    h0 = tf.zeros_like(state["rnn_1"][0])
+    _, h, state = tf.while_loop(lambda k, *_: k < steps, body, (0, h0, state))
+    return h, state, (tf.reduce_sum(h * probe) + tf.reduce_sum(state["rnn_0"][1] ** 2)
+                      + tf.reduce_sum(tf.sin(state["rnn_1"][0])))
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_fused_lstm_equals_unfused(monkeypatch, use_bias):
+    """The fused LSTM column step (custom gradient, XLA gate maths) is the unfused maths:
+    outputs, states and gradients w.r.t. features, states, weights and a perturbation added to
+    the weights by the read hook, through a tf.while_loop under a tape in a tf.function."""
+    from l2o.policies import layers
+
+    tf.keras.utils.set_random_seed(4)
+    stack = layers.lstm_stack(2, [5, 4], dict(LSTM_CELL_KWARGS, use_bias=use_bias))
+    assert all(layer.fused for layer in stack)
+    weights = [w for layer in stack for w in (layer.kernel, layer.recurrent_kernel)
+               + ((layer.bias,) if use_bias else ())]
+    eps = {id(w): tf.Variable(tf.random.normal(w.shape, stddev=0.1)) for w in weights}
+    eps_vars = list(eps.values())
+
+    def read(w):
+        return w + eps[id(w)]
+
+    n = 9
+    rows = [tf.random.normal([1, n]), tf.random.normal([1, n])]
+    state = {f"rnn_{i}": [tf.random.normal([layer.units, n], stddev=0.5) for _ in range(2)]
+             for i, layer in enumerate(stack)}
+    probe = tf.random.normal([4, n])
+
+    def run(fused):
+        monkeypatch.setattr(layers, "FUSED_LSTM", fused)
+
+        @tf.function
+        def go(rows, state):
+            with tf.GradientTape() as tape:
+                tape.watch([rows, state])
+                h, new_state, total = _lstm_unroll(stack, rows, state, read, 3, probe)
+            return (h, new_state), tape.gradient(total, [rows, state, weights, eps_vars])
+        return go(rows, state)
+
+    (fused_out, fused_grads), (plain_out, plain_grads) = run(True), run(False)
+    for got, want in zip(tf.nest.flatten(fused_out), tf.nest.flatten(plain_out)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    for got, want in zip(tf.nest.flatten(fused_grads), tf.nest.flatten(plain_grads)):
+        scale = np.abs(want.numpy()).max()
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5 * scale)
+
+
+def test_fused_lstm_shapes_and_fallback():
+    """One trace of the XLA gate functions serves every number of coordinates; other
+    activations take the unfused path."""
+    from l2o.policies import layers
+
+    stack = layers.lstm_stack(2, [3], dict(LSTM_CELL_KWARGS))
+    for n in (4, 6, 11):
+        h, _ = layers.run_columns(stack, [tf.ones([1, n]), tf.zeros([1, n])],
+                                  layers.column_state(stack, n), tf.convert_to_tensor)
+        assert h.shape == (3, n)
+    assert layers._gates_forward.experimental_get_tracing_count() == 1
+    assert not layers.LSTM(2, 3, activation="relu").fused
+    assert not layers.LSTM(2, 3, recurrent_activation="hard_sigmoid").fused
