@@ -782,3 +782,9 @@ def test_seeded_validation_replays_its_warmup_exactly():
         fresh = MetaTrainer(trainer.policy, teachers=trainer.teachers,
                             parameter_scale_spread=0.0)
         assert validate(fresh, depth) == replayed
+    noisy = _trainer(build_policy("RNNPropOptimizer", {"layers": [4], "input_noise": 0.5}),
+                     validation_noise=True)
+    noisy._compiled_fn = lambda kind, p, compiled=noisy._compiled_fn: (kinds.append(kind)
+                                                                       or compiled(kind, p))
+    first = validate(noisy, 1)
+    assert validate(noisy, 1) == first and "warmup_replay" not in kinds  # its own draws

@@ -166,8 +166,9 @@ class BaseStrategy:
     **settings : the strategy keys of the config (``SETTINGS`` of each class, plus
         ``validation_problems``, ``validation_seed``, ``name``, ``seed`` and
         ``validation_teachers``: whether validation also scores each teacher on the learner's
-        unrolls for the ``validation_<teacher>`` columns, about half of a validation's cost
-        with two teachers); unknown keys are an error.
+        unrolls for the ``validation_<teacher>`` columns; with the seeded validation of every
+        period the scores are computed once per validation setting, which with two teachers
+        costs about as much again as that validation); unknown keys are an error.
     """
 
     #: Metadata columns of summary.csv, which also name the checkpoints.

@@ -533,9 +533,11 @@ class MetaTrainer:
         meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
         the adversarial ascent steps that ran on the perturbation (K per meta-step). In
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
-        each teacher's own score on the same unrolls (see :attr:`teacher_labels`). With
+        each teacher's own score on the same unrolls (see :attr:`teacher_labels`); a seeded
+        call computes them once per setting and reuses them after (:meth:`_scored_validation`)
+        and replays its SGD warmup (:meth:`_warmup_gradients`). With
         ``score_teachers=False`` validation runs no teacher at all (nothing else in it reads
-        them), which makes it about half as costly with two teachers.
+        them).
 
         ``mean["step_ms"]`` is the wall time per inner step of the meta-training unrolls
         (the compiled unroll and, in training, the meta-update; warmup, data sampling and
@@ -615,9 +617,10 @@ class MetaTrainer:
         without evaluating the optimizee (the same figures; on conv_train a replayed step
         costs the learner's RNNProp forward instead of a forward and backward pass besides).
         None (no replay) without a seed, on several replicas, or when the gradients would
-        take more than ``REPLAY_BYTES``.
+        take more than ``REPLAY_BYTES``; nor for a learner that draws random numbers, which
+        another graph would give other draws than the first call's.
         """
-        if seed is None or warmup == 0 or replicas > 1:
+        if seed is None or warmup == 0 or replicas > 1 or self.policy.draws_random:
             return None
         size = epochs * warmup * unroll_len * problem.num_params * 4
         if size > REPLAY_BYTES:
