@@ -671,10 +671,13 @@ class MetaTrainer:
                     lambda r: self._new_lifetime(problem, rngs[r]))
                 if validation and not scores_teachers:
                     teachers = ()  # nothing reads them: not even their warmup runs
-            x, y = per_replica(
-                lambda r: tuple(tf.constant(a) for a in problem.sample(unroll_len, rngs[r])))
+            key = (i // cycle, i % cycle)  # (lifetime, unroll)
+            if i % cycle < warmup and replay is not None and key in replay:
+                problem.sample(unroll_len, rngs[0])  # unused, but keeps the draws in step
+            else:
+                x, y = per_replica(
+                    lambda r: tuple(tf.constant(a) for a in problem.sample(unroll_len, rngs[r])))
             if i % cycle < warmup:
-                key = (i // cycle, i % cycle)
                 args = (scale, learner[0], learner[1], tuple(t[1] for t in teachers),
                         tf.constant(float(warmup_rate)))
                 if replay is not None and key in replay:
