@@ -596,8 +596,8 @@ class MetaTrainer:
         """
         if seed is None:
             return run(True)
-        key = (problem, unroll_len, epochs, depth, warmup, float(warmup_rate), repr(seed),
-               tf.distribute.get_strategy().num_replicas_in_sync)
+        key = self._validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate,
+                                       seed)
         scores = self._teacher_scores.get(key)
         if scores is None and not self.policy.draws_random:
             stats = run(True)
@@ -625,9 +625,17 @@ class MetaTrainer:
         size = epochs * warmup * unroll_len * problem.num_params * 4
         if size > REPLAY_BYTES:
             return None
-        # the depth too: a lifetime's minibatches are drawn after the previous one's unrolls
-        key = (problem, unroll_len, epochs, depth, warmup, float(warmup_rate), repr(seed))
+        key = self._validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate,
+                                       seed)
         return self._warmups.setdefault(key, {})
+
+    @staticmethod
+    def _validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate, seed):
+        """What a seeded validation's draws depend on: the key of its teacher scores and of
+        its recorded warmups. The depth too, as a lifetime's minibatches are drawn after the
+        previous lifetime's unrolls."""
+        return (problem, unroll_len, epochs, depth, warmup, float(warmup_rate), repr(seed),
+                tf.distribute.get_strategy().num_replicas_in_sync)
 
     @staticmethod
     def _reported(stats, validation):
@@ -672,7 +680,8 @@ class MetaTrainer:
                 if validation and not scores_teachers:
                     teachers = ()  # nothing reads them: not even their warmup runs
             key = (i // cycle, i % cycle)  # (lifetime, unroll)
-            if i % cycle < warmup and replay is not None and key in replay:
+            replayed = i % cycle < warmup and replay is not None and key in replay
+            if replayed:
                 problem.sample(unroll_len, rngs[0])  # unused, but keeps the draws in step
             else:
                 x, y = per_replica(
@@ -680,7 +689,7 @@ class MetaTrainer:
             if i % cycle < warmup:
                 args = (scale, learner[0], learner[1], tuple(t[1] for t in teachers),
                         tf.constant(float(warmup_rate)))
-                if replay is not None and key in replay:
+                if replayed:
                     theta, ls, ts = self._compiled_fn("warmup_replay", problem)(replay[key],
                                                                                *args)
                 elif replay is not None:
