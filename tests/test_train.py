@@ -720,6 +720,12 @@ def test_validation_without_teacher_scores_gives_the_same_learner_figure():
     assert alone["meta_loss"] == scored["meta_loss"]
 
 
+def _record_kinds(trainer, kinds):
+    """Append to ``kinds`` the kind of every compiled step ``trainer`` runs."""
+    compiled = trainer._compiled_fn
+    trainer._compiled_fn = lambda kind, problem: kinds.append(kind) or compiled(kind, problem)
+
+
 @pytest.mark.parametrize("input_noise", [0.0, 0.5])
 def test_seeded_validation_scores_the_teachers_once_per_setting(input_noise):
     """Teachers are not meta-trained and a seeded validation draws the same unrolls, so their
@@ -728,8 +734,7 @@ def test_seeded_validation_scores_the_teachers_once_per_setting(input_noise):
     trainer = _trainer(policy, teachers=[adam_teacher(), adam_teacher(0.01)])
     problem = TinyProblem()
     kinds = []
-    compiled = trainer._compiled_fn
-    trainer._compiled_fn = lambda kind, p: kinds.append(kind) or compiled(kind, p)
+    _record_kinds(trainer, kinds)
 
     def validate(depth, score=True):
         kinds.clear()
@@ -762,8 +767,7 @@ def test_seeded_validation_replays_its_warmup_exactly():
     trainer = _trainer()
     problem = TinyProblem()
     kinds = []
-    compiled = trainer._compiled_fn
-    trainer._compiled_fn = lambda kind, p: kinds.append(kind) or compiled(kind, p)
+    _record_kinds(trainer, kinds)
 
     def validate(trainer, depth):
         kinds.clear()
@@ -784,7 +788,6 @@ def test_seeded_validation_replays_its_warmup_exactly():
         assert validate(fresh, depth) == replayed
     noisy = _trainer(build_policy("RNNPropOptimizer", {"layers": [4], "input_noise": 0.5}),
                      validation_noise=True)
-    noisy._compiled_fn = lambda kind, p, compiled=noisy._compiled_fn: (kinds.append(kind)
-                                                                       or compiled(kind, p))
+    _record_kinds(noisy, kinds)
     first = validate(noisy, 1)
     assert validate(noisy, 1) == first and "warmup_replay" not in kinds  # its own draws
