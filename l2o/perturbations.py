@@ -28,6 +28,7 @@ import numbers
 
 import tensorflow as tf
 
+from l2o import draws
 from l2o.errors import L2OError, unknown
 
 NORMS = ("l2", "inf", "scale")
@@ -45,6 +46,14 @@ def _positive(cls, name, value):
     number = _real(cls, name, value)
     if number <= 0:
         raise L2OError(f"{cls.__name__}: {name} must be > 0, got {value!r}")
+    return number
+
+
+def _size(cls, name, value):
+    """A perturbation's size: >= 0, where 0 perturbs nothing (the control of an experiment)."""
+    number = _real(cls, name, value)
+    if number < 0:
+        raise L2OError(f"{cls.__name__}: {name} must be >= 0, got {value!r}")
     return number
 
 
@@ -89,9 +98,6 @@ class Perturbation(tf.Module):
     #: Whether :meth:`add` draws fresh noise at every call (so the number of weight reads
     #: of a step matters).
     draws_per_read = False
-    #: Whether the perturbation draws from TensorFlow's random ops (see
-    #: ``Policy.draws_random``).
-    draws_random = False
 
     def __init__(self):
         super().__init__(name=type(self).__name__)
@@ -143,10 +149,14 @@ class Perturbation(tf.Module):
             delta.assign(tf.zeros_like(delta))
 
     def apply_gradients(self, grads):
-        """Ascent step on the deltas, given d(loss)/d(delta) aligned with ``attack_variables``."""
+        """Ascent step on the deltas, given d(loss)/d(delta) aligned with ``attack_variables``.
+
+        Returns a boolean tensor: whether the step ran (what ``attack_steps`` counts).
+        """
         grads = list(grads)
         if grads:
             raise L2OError(f"{type(self).__name__} has no attack variables but got {len(grads)} gradients")
+        return tf.constant(False)
 
     # the hook
     def add(self, weight):
@@ -180,11 +190,10 @@ class RandomPerturbation(Perturbation):
     """
 
     draws_per_read = True
-    draws_random = True
 
     def __init__(self, noise_stddev=1e-3, relative=False, epsilon=1e-8):
         cls = type(self)
-        self.noise_stddev = _positive(cls, "noise_stddev", noise_stddev)
+        self.noise_stddev = _size(cls, "noise_stddev", noise_stddev)
         if not isinstance(relative, bool):
             raise L2OError(f"{cls.__name__}: relative must be true or false, got {relative!r}")
         self.relative = relative
@@ -201,7 +210,7 @@ class RandomPerturbation(Perturbation):
         stddev = tf.constant(self.noise_stddev, dtype=w.dtype)
         if self.relative:
             stddev = stddev * tf.sqrt(tf.reduce_mean(tf.square(w)) + self.epsilon)
-        return w + stddev * tf.random.normal(tf.shape(w), dtype=w.dtype)
+        return w + stddev * draws.normal(tf.shape(w), dtype=w.dtype)
 
 
 class PersistentRandomPerturbation(Perturbation):
@@ -213,10 +222,9 @@ class PersistentRandomPerturbation(Perturbation):
     """
 
     _has_deltas = True
-    draws_random = True
 
     def __init__(self, noise_stddev=0.01):
-        self.noise_stddev = _positive(type(self), "noise_stddev", noise_stddev)
+        self.noise_stddev = _size(type(self), "noise_stddev", noise_stddev)
         super().__init__()
 
     def get_config(self):
@@ -226,7 +234,7 @@ class PersistentRandomPerturbation(Perturbation):
         if not train:
             return super().reset(train)
         for delta in self._scratch.deltas:
-            delta.assign(tf.random.normal(delta.shape, stddev=self.noise_stddev, dtype=delta.dtype))
+            delta.assign(draws.normal(delta.shape, stddev=self.noise_stddev, dtype=delta.dtype))
 
     def add(self, weight):
         return tf.convert_to_tensor(weight) + self._delta(weight)
@@ -254,11 +262,18 @@ class _AdversarialPerturbation(Perturbation):
         if len(grads) != len(deltas):
             raise L2OError(
                 f"{type(self).__name__}: got {len(grads)} gradients for {len(deltas)} attack variables")
-        for weight, delta, grad in zip(self._scratch.weights, deltas, grads):
-            if grad is None:  # this weight did not influence the loss
-                continue
-            grad = tf.cast(tf.convert_to_tensor(grad), delta.dtype)
-            delta.assign(self._ascend(tf.convert_to_tensor(weight), tf.convert_to_tensor(delta), grad))
+        present = [(w, d, tf.cast(tf.convert_to_tensor(g), d.dtype))
+                   for w, d, g in zip(self._scratch.weights, deltas, grads)
+                   if g is not None]  # None: this weight did not influence the loss
+        if not present:
+            return tf.constant(False)
+        # a non-finite gradient (a diverged unroll) moves no delta: the step does not run
+        ran = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for _, _, g in present])
+        for weight, delta, grad in present:
+            value = tf.convert_to_tensor(delta)
+            delta.assign(tf.where(ran, self._ascend(tf.convert_to_tensor(weight), value, grad),
+                                  value))
+        return ran
 
     def _ascend(self, weight, delta, grad):
         """The new delta after one ascent step."""
@@ -269,7 +284,7 @@ class FGSMPerturbation(_AdversarialPerturbation):
     """Fast gradient sign attack: one step ``delta = step_size * sign(dL/d delta)``."""
 
     def __init__(self, step_size=1e-3):
-        self.step_size = _positive(type(self), "step_size", step_size)
+        self.step_size = _size(type(self), "step_size", step_size)
         super().__init__()
 
     def get_config(self):
@@ -294,7 +309,7 @@ class PGDPerturbation(_AdversarialPerturbation):
     def __init__(self, steps=1, magnitude=0.01, norm="l2", learning_rate=0.005):
         cls = type(self)
         self.steps = _steps(cls, steps)
-        self.magnitude = _positive(cls, "magnitude", magnitude)
+        self.magnitude = _size(cls, "magnitude", magnitude)
         if norm not in NORMS:
             raise unknown(f"{cls.__name__} norm", norm, NORMS)
         self.norm = norm
@@ -330,7 +345,7 @@ class CGDPerturbation(_AdversarialPerturbation):
     def __init__(self, steps=1, magnitude=0.005):
         cls = type(self)
         self.steps = _steps(cls, steps)
-        self.magnitude = _positive(cls, "magnitude", magnitude)
+        self.magnitude = _size(cls, "magnitude", magnitude)
         super().__init__()
 
     def get_config(self):

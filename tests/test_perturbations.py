@@ -226,15 +226,15 @@ def spec(name, **config):
 
 
 @pytest.mark.parametrize("bad, words", [
-    (spec("FGSMPerturbation", step_size=0), ["step_size", "> 0"]),
-    (spec("FGSMPerturbation", step_size=-1e-3), ["step_size"]),
-    (spec("PGDPerturbation", magnitude=0.0), ["magnitude"]),
+    (spec("FGSMPerturbation", step_size=-1e-3), ["step_size", ">= 0"]),
+    (spec("PGDPerturbation", magnitude=-1.0), ["magnitude"]),
     (spec("PGDPerturbation", learning_rate=-1), ["learning_rate"]),
     (spec("PGDPerturbation", steps=0), ["steps", "integer"]),
     (spec("PGDPerturbation", steps=1.5), ["steps"]),
     (spec("CGDPerturbation", steps=True), ["steps"]),
     (spec("CGDPerturbation", magnitude=-0.1), ["magnitude"]),
-    (spec("RandomPerturbation", noise_stddev=0), ["noise_stddev"]),
+    (spec("RandomPerturbation", noise_stddev=-0.1), ["noise_stddev"]),
+    (spec("PGDPerturbation", learning_rate=0), ["learning_rate", "> 0"]),
     (spec("RandomPerturbation", noise_stddev="big"), ["noise_stddev", "number"]),
     (spec("PersistentRandomPerturbation", noise_stddev=-1), ["noise_stddev"]),
     (spec("PGDPerturbation", norm="l1"), ["l1", "inf", "l2", "scale"]),
@@ -299,3 +299,17 @@ def test_each_replica_attacks_its_own_copy():
     done = subprocess.run([sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0 and "OK" in done.stdout, done.stderr[-3000:]
+
+
+def test_a_nonfinite_attack_gradient_moves_no_delta_and_is_not_counted():
+    pert = PGDPerturbation(steps=1, magnitude=0.1, learning_rate=1.0)
+    weights = make_weights()
+    pert.build(weights)
+    grads = [tf.ones_like(w) for w in weights]
+    assert bool(pert.apply_gradients(grads))
+    moved = [d.numpy() for d in pert.attack_variables]
+    grads[0] = tf.fill(tf.shape(grads[0]), np.nan)
+    assert not bool(pert.apply_gradients(grads))
+    for before, delta in zip(moved, pert.attack_variables):
+        np.testing.assert_array_equal(delta.numpy(), before)
+    assert not bool(pert.apply_gradients([None] * len(weights)))  # nothing to ascend on

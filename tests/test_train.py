@@ -1,5 +1,7 @@
 """Meta-training: loss terms by hand, oracle scaling, the meta-gradient, the non-finite guard."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -44,6 +46,10 @@ class TinyProblem:
     def sample(self, unroll_len, rng):
         return (rng.normal(size=(unroll_len, 1)).astype(np.float32),
                 np.zeros((unroll_len, 1), np.int32))
+
+
+#: The key of a compiled step's random draws (see l2o.draws).
+KEY = tf.constant([0, 0], tf.int64)
 
 
 def adam_teacher(lr=0.1):
@@ -239,7 +245,7 @@ def test_compiled_meta_gradient_keeps_the_second_order_terms():
     scale, start, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
     x, y = (tf.constant(a) for a in problem.sample(steps, None))
     out = trainer._compiled_fn("train", problem)(x, y, scale, start, teachers,
-                                                  tf.constant(1.0), tf.constant(0.0))
+                                                  tf.constant(1.0), tf.constant(0.0), KEY)
     got = float(out["grads"][0])
     exact, first = sgd_meta_gradient(lr, steps), sgd_meta_gradient(lr, steps, False)
     assert got == pytest.approx(exact, rel=1e-4)
@@ -373,7 +379,7 @@ def test_attack_steps_count_the_ascents_that_ran(steps):
     x, y = (tf.constant(a) for a in problem.sample(3, np.random.default_rng(1)))
     before = policy.get_weights()
     out = trainer._compiled_fn("train", problem)(x, y, scale, learner, teachers,
-                                                  tf.constant(1.0), tf.constant(0.5))
+                                                  tf.constant(1.0), tf.constant(0.5), KEY)
     assert int(out["attack_steps"]) == steps  # counted inside the ascent loop
     after = policy.get_weights()  # attack and reset leave the policy's weights as they were
     assert all(np.array_equal(before[k], after[k]) for k in before)
@@ -525,7 +531,7 @@ def test_compiled_step_matches_the_eager_unroll_and_a_meta_step_descends():
     x, y = (tf.constant(a) for a in problem.sample(5, np.random.default_rng(3)))
     loss, eager = _eager_meta_gradient(trainer, problem, x, y, scale, learner, teachers, 1.0, 0.3)
     out = trainer._compiled_fn("train", problem)(x, y, scale, learner, teachers,
-                                                  tf.constant(1.0), tf.constant(0.3))
+                                                  tf.constant(1.0), tf.constant(0.3), KEY)
     for e, c in zip(eager, out["grads"]):
         np.testing.assert_allclose(c.numpy(), e, rtol=1e-4, atol=1e-7)
     assert max(np.abs(e).max() for e in eager) > 1e-4  # not vacuous
@@ -553,7 +559,7 @@ def test_two_replica_step_gives_each_replica_the_eager_meta_gradient(two_cpus):
     with two_cpus.scope():
         out = trainer._compiled_fn("train", problem)(
             x, y, *[per_replica([v] * 2) for v in (scale, learner, teachers)],
-            tf.constant(1.0), tf.constant(0.3))
+            tf.constant(1.0), tf.constant(0.3), KEY)
     for replica, expected in enumerate(eager):
         got = [two_cpus.experimental_local_results(g)[replica].numpy() for g in out["grads"]]
         for e, c in zip(expected, got):
@@ -640,7 +646,8 @@ def _run(trainer, problem, warmup_steps=0):
     if warmup_steps:
         theta, ls, ts = trainer._warmup_step(problem, x[:warmup_steps], y[:warmup_steps], scale,
                                              learner[0], learner[1],
-                                             tuple(t[1] for t in teachers), tf.constant(0.05))
+                                             tuple(t[1] for t in teachers), tf.constant(0.05),
+                                             KEY)
         learner, teachers = (theta, ls), tuple((theta, s) for s in ts)
     with tf.GradientTape() as tape:
         meta, imit, learner, teachers, *_ = trainer._unroll(problem, x, y, scale, learner,
@@ -682,29 +689,59 @@ def test_coordinatewise_guard_keeps_only_the_nonfinite_tensor():
     # the SGD warmup's guard looks at the new state, per tensor too
     x, y = (tf.constant(a) for a in problem.sample(2, np.random.default_rng(2)))
     _, state, _ = trainers[0]._warmup_step(problem, x, y, scale, learner[0], learner[1], (),
-                                           tf.constant(0.05))
+                                           tf.constant(0.05), KEY)
     for leaf in tf.nest.flatten(state):
         assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)
 
 
-def test_seeded_validation_is_repeatable_whether_or_not_policies_draw_random_numbers():
-    """TensorFlow's global seed is set only when a policy draws (it clears TF's caches): a
-    noisy learner still repeats its seeded validation exactly, with other draws in between."""
-    plain = _trainer()
-    noisy = _trainer(build_policy("RNNPropOptimizer", {"layers": [4], "input_noise": 0.5}),
-                     validation_noise=True)
-    assert not plain._draws_random and noisy._draws_random
+DRAWING = {  # policies that draw random numbers while training, one of each kind of draw
+    "input_noise": ("RNNPropOptimizer", {"layers": [4], "input_noise": 0.5}),
+    "gaussian": ("RNNPropOptimizer", {"layers": [4], "perturbation": {
+        "class_name": "RandomPerturbation", "config": {"noise_stddev": 0.5}}}),
+    "persistent": ("RNNPropOptimizer", {"layers": [4], "perturbation": {
+        "class_name": "PersistentRandomPerturbation", "config": {"noise_stddev": 0.5}}}),
+    "gumbel": ("AbstractChoiceOptimizer", {"layers": [4], "hardness": 10.0}),
+}
 
-    def score(trainer, seed):
-        return trainer.train([TinyProblem()], 3, 0.0, epochs=1, depth=2, validation=True,
-                             seed=seed, progress=False)["mean"]["meta_loss"]
 
-    for trainer in (plain, noisy):
-        first = score(trainer, 5)
-        tf.random.normal([3])  # advance TensorFlow's random state between the two calls
-        score(trainer, 6)
-        assert score(trainer, 5) == first
-    assert score(noisy, 5) != score(noisy, 6)  # the noise really depends on the seed
+@pytest.mark.parametrize("kind", sorted(DRAWING))
+def test_a_training_step_draws_by_its_key_whatever_the_graph(kind):
+    """A traced step keeps no noise stream of its own: its draws are a function of the key
+    passed in (another period, another key: other noise), the same in the compiled and the
+    eager step, and TensorFlow's own random state does not touch them."""
+    trainer = _trainer(build_policy(*DRAWING[kind]))
+    problem = TinyProblem()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x, y = (tf.constant(a) for a in problem.sample(3, np.random.default_rng(1)))
+    compiled = trainer._compiled_fn("train", problem)
+
+    def step(key, fn=compiled):
+        out = fn(x, y, scale, learner, teachers, tf.constant(1.0), tf.constant(0.5),
+                 tf.constant(key, tf.int64))
+        return [float(out["meta_loss"])] + [g.numpy() for g in out["grads"]]
+
+    first = step([3, 1])
+    tf.random.normal([3])  # moves TensorFlow's global random state: irrelevant here
+    assert all(np.array_equal(a, b) for a, b in zip(step([3, 1]), first))
+    other = step([3, 2])
+    assert not all(np.array_equal(a, b) for a, b in zip(other, first))
+    eager = step([3, 1], functools.partial(trainer._train_step, problem))
+    for a, b in zip(eager, first):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_seeded_validation_of_a_noisy_learner_is_repeatable():
+    noisy = _trainer(build_policy(*DRAWING["input_noise"]), validation_noise=True)
+
+    def score(seed):
+        return noisy.train([TinyProblem()], 3, 0.0, epochs=1, depth=2, validation=True,
+                           seed=seed, progress=False)["mean"]["meta_loss"]
+
+    first = score(5)
+    tf.random.normal([3])  # advance TensorFlow's random state between the two calls
+    score(6)
+    assert score(5) == first
+    assert score(6) != first  # the noise really depends on the seed
 
 
 def test_validation_without_teacher_scores_gives_the_same_learner_figure():
@@ -755,10 +792,8 @@ def test_seeded_validation_scores_the_teachers_once_per_setting(input_noise):
     deeper = validate(3)  # another setting: scored again
     assert "validation" in kinds
     assert deeper["teacher_meta_loss"] != first["teacher_meta_loss"]
-    if input_noise:  # a learner that draws always runs alone: the same draws every call
-        assert validate(3)["meta_loss"] == deeper["meta_loss"]
-    else:
-        assert scored["meta_loss"] == again["meta_loss"]
+    # the learner's figure, its draws included, is the same with or without the teachers
+    assert scored["meta_loss"] == again["meta_loss"]
 
 
 def test_seeded_validation_replays_its_warmup_exactly():
@@ -778,16 +813,96 @@ def test_seeded_validation_replays_its_warmup_exactly():
     for depth in (1, 2):  # each depth records its own warmups: the draws interleave
         validate(trainer, depth)
         assert kinds.count("warmup_record") == 4
+    # only the latest setting's store is kept (a curriculum stage's): depth 1's is released
+    assert list(trainer._warmups) == [
+        trainer._validation_setting(problem, 3, 2, 2, 2, 0.1, 5)]
     trainer.train([problem], 3, 0.0, epochs=1, depth=1, warmup=1, progress=False)
     assert "warmup_replay" not in kinds  # training never replays
-    for depth in (2, 1):
-        replayed = validate(trainer, depth)
-        assert kinds.count("warmup_replay") == 4 and "warmup" not in kinds
-        fresh = MetaTrainer(trainer.policy, teachers=trainer.teachers,
-                            parameter_scale_spread=0.0)
-        assert validate(fresh, depth) == replayed
-    noisy = _trainer(build_policy("RNNPropOptimizer", {"layers": [4], "input_noise": 0.5}),
-                     validation_noise=True)
+    replayed = validate(trainer, 2)
+    assert kinds.count("warmup_replay") == 4 and "warmup" not in kinds
+    fresh = MetaTrainer(trainer.policy, teachers=trainer.teachers, parameter_scale_spread=0.0)
+    assert validate(fresh, 2) == replayed
+    # a learner that draws replays too: its draws are keyed by the seed, not by the graph
+    noisy = _trainer(build_policy(*DRAWING["input_noise"]), validation_noise=True)
     _record_kinds(noisy, kinds)
     first = validate(noisy, 1)
-    assert validate(noisy, 1) == first and "warmup_replay" not in kinds  # its own draws
+    assert validate(noisy, 1) == first and kinds.count("warmup_replay") == 4
+    fresh = MetaTrainer(noisy.policy, teachers=noisy.teachers, parameter_scale_spread=0.0,
+                        validation_noise=True)
+    assert validate(fresh, 1) == first
+
+
+SETTING = {"unroll_len": 3, "epochs": 2, "depth": 1, "warmup": 1, "warmup_rate": 0.1, "seed": 5}
+
+
+@pytest.mark.parametrize("field, value", [("unroll_len", 2), ("epochs", 1), ("depth", 2),
+                                          ("warmup", 2), ("warmup_rate", 0.3), ("seed", 6)])
+def test_validation_caches_are_keyed_by_everything_the_draws_depend_on(field, value):
+    """Changing any one setting of a seeded validation scores the teachers and records the
+    warmup anew: a key without that field would reuse the other setting's figures."""
+    trainer = _trainer()
+    problem = TinyProblem()
+    kinds = []
+    _record_kinds(trainer, kinds)
+
+    def validate(setting):
+        kinds.clear()
+        return trainer.train([problem], p_teacher=0.0, validation=True, progress=False,
+                             **setting)["mean"]
+
+    validate(SETTING)
+    assert "validation" in kinds and "warmup_record" in kinds
+    validate(SETTING)
+    assert "validation" not in kinds and "warmup_record" not in kinds  # cached
+    validate(dict(SETTING, **{field: value}))
+    assert "validation" in kinds and "warmup_record" in kinds
+
+
+PERTURBATIONS = {  # the stability-aware presets' perturbations, larger so one step shows them
+    "fgsm": ("FGSMPerturbation", "step_size", {"step_size": 0.05}),
+    "pgd": ("PGDPerturbation", "magnitude", dict(PGD["config"])),
+    "cgd": ("CGDPerturbation", "magnitude", {"steps": 1, "magnitude": 0.05}),
+    "gaussian": ("RandomPerturbation", "noise_stddev", {"noise_stddev": 0.05}),
+    "gaussian_rel": ("RandomPerturbation", "noise_stddev",
+                     {"noise_stddev": 0.05, "relative": True}),
+}
+
+
+@pytest.fixture(scope="module")
+def unperturbed_step():
+    """One meta-step of a plain RNNProp on TinyProblem: its meta-gradient and new weights."""
+    tf.keras.utils.set_random_seed(11)
+    policy = build_policy("RNNPropOptimizer", {"layers": [4]})
+    initial = policy.get_weights()
+    return initial, _meta_step(policy)
+
+
+def _meta_step(policy):
+    """The compiled training step's meta-gradient, then the weights after applying it (SGD)."""
+    trainer = _trainer(policy, optimizer={"class_name": "SGD", "config": {"learning_rate": 1.0}})
+    problem = TinyProblem()
+    scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
+    x, y = (tf.constant(a) for a in problem.sample(4, np.random.default_rng(1)))
+    out = trainer._compiled_fn("train", problem)(x, y, scale, learner, teachers,
+                                                  tf.constant(1.0), tf.constant(0.5), KEY)
+    grads = [g.numpy() for g in out["grads"]]
+    trainer._apply_fn(out["grads"])
+    return grads, policy.get_weights(), int(out["attack_steps"])
+
+
+@pytest.mark.parametrize("name", sorted(PERTURBATIONS))
+def test_training_under_a_perturbation_changes_the_meta_step_and_size_zero_does_not(
+        name, unperturbed_step):
+    initial, (plain_grads, plain_weights, _) = unperturbed_step
+    cls, size, config = PERTURBATIONS[name]
+    for value, moved in ((config[size], True), (0.0, False)):
+        policy = build_policy("RNNPropOptimizer", {"layers": [4], "perturbation": {
+            "class_name": cls, "config": dict(config, **{size: value})}})
+        policy.set_weights(initial)
+        grads, weights, attacks = _meta_step(policy)
+        differs = [not np.allclose(g, p, rtol=1e-5, atol=1e-8)
+                   for g, p in zip(grads, plain_grads)]
+        assert any(differs) == moved, (value, differs)
+        assert any(not np.allclose(weights[k], plain_weights[k], rtol=1e-5, atol=1e-8)
+                   for k in weights) == moved
+        assert attacks == policy.perturbation.adversarial_attack_steps

@@ -19,7 +19,6 @@ class Analytical(Policy):
     hyperparameters = ("learning_rate",)
     #: elementwise rules on scalar hyperparameters
     coordinatewise = True
-    draws_random = False
 
     def _set_hyperparameters(self, trainable, **values):
         self.trainable = bool(trainable)

@@ -78,12 +78,6 @@ class Policy(tf.Module):
     #: ones). Such a policy's state of a 1-D parameter holds the coordinates along the last
     #: axis of every leaf, and the state of any parameter reshapes into that layout.
     coordinatewise = False
-    #: Whether ``step`` may draw from TensorFlow's stateful random ops (input noise, random
-    #: weight perturbations, Gumbel samples). Seeded meta-training sets TensorFlow's global
-    #: seed only when some policy does: setting it clears TensorFlow's caches, so the next
-    #: call re-instantiates its graph (about half a second on conv_train). Unknown policies
-    #: are assumed to draw.
-    draws_random = True
 
     def __init__(self, name=None, perturbation=None, debug=False, **config):
         super().__init__(name=name or type(self).__name__)

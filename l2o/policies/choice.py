@@ -13,6 +13,7 @@ of the denominator. The networks are not perturbable.
 import numpy as np
 import tensorflow as tf
 
+from l2o import draws
 from l2o.errors import L2OError, unknown
 from l2o.policies.analytical import Analytical
 from l2o.policies.base import (Policy, build_policy, get_policy_class, policy_names,
@@ -35,7 +36,7 @@ def softmax(logits, hardness=0.0, training=False, epsilon=1e-10):
         z = tf.exp(shifted)
         return z / (tf.reduce_sum(z, axis=1, keepdims=True) + epsilon)
     if training:
-        uniform = tf.random.uniform(tf.shape(logits), minval=_TINY, maxval=1.0)
+        uniform = draws.uniform(tf.shape(logits), minval=_TINY, maxval=1.0, dtype=logits.dtype)
         gumbel = -tf.math.log(-tf.math.log(uniform))
         return tf.nn.softmax((logits + gumbel) * hardness, axis=1)
     return tf.one_hot(tf.argmax(logits, axis=1), logits.shape[-1], dtype=logits.dtype)
@@ -87,11 +88,6 @@ DEFAULT_POOL = [
 ]
 
 
-#: ``Policy.draws_random`` of the choice policies: Gumbel samples are drawn only when they
-#: are trained with ``hardness > 0``.
-_draws_gumbel = property(lambda self: self.hardness > 0)
-
-
 @register
 class AbstractChoiceOptimizer(Policy):
     """Per-coordinate learned mixture of a pool of analytical rules (the choice teacher).
@@ -106,8 +102,6 @@ class AbstractChoiceOptimizer(Policy):
     members' states in pool order); with ``debug``, ``_choices`` (weights summed over the
     coordinates, [K]) and ``_learning_rate`` (multipliers summed likewise).
     """
-
-    draws_random = _draws_gumbel
 
     def init_layers(self, layers=(20, 20), learning_rate=1.0, epsilon=1e-10, hardness=0.0,
                     use_meta_features=True, time_scale=2000.0, lr_multiplier_scale=0.0,
@@ -194,8 +188,6 @@ class ChoiceOptimizer(Policy):
     (uncorrected) moments, as in the reference.
     """
 
-    draws_random = _draws_gumbel
-
     def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, learning_rate=0.001,
                     epsilon=1e-10, hardness=0.0, **cell_kwargs):
         self.beta_1 = float(beta_1)
@@ -265,7 +257,6 @@ class ChoiceLargeOptimizer(Policy):
     ``learning_rate`` None uses the built-in per-term table ``LARGE_LEARNING_RATES``.
     """
 
-    draws_random = False  # a plain softmax over the terms
 
     def init_layers(self, layers=(20, 20), beta_1=0.9, beta_2=0.999, learning_rate=None,
                     epsilon=1e-10, time_scale=2000.0, **cell_kwargs):

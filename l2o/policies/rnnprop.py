@@ -11,6 +11,7 @@ The LSTM state of a parameter with N scalars is held feature-major, ``h`` and ``
 
 import tensorflow as tf
 
+from l2o import draws
 from l2o.policies.base import Policy, register, rnnprop_features
 from l2o.policies.layers import Dense, column_state, lstm_stack, run_columns
 
@@ -19,11 +20,6 @@ class _RNNPropFamily(Policy):
     """Shared network and state of RNNProp, AdamLR and RMSPropLR."""
 
     perturbable = True
-
-    @property
-    def draws_random(self):
-        """Input noise or a random weight perturbation draws; the plain LSTM does not."""
-        return self.input_noise > 0 or self.perturbation.draws_random
 
     @property
     def coordinatewise(self):
@@ -57,7 +53,7 @@ class _RNNPropFamily(Policy):
     def _features(self, grad, state, training):
         """Noisy gradient, new moments, and the normalised features m~, g~."""
         if training and self.input_noise > 0:
-            grad = grad + tf.random.normal(tf.shape(grad), stddev=self.input_noise)
+            grad = grad + draws.normal(tf.shape(grad), stddev=self.input_noise, dtype=grad.dtype)
         m, v, m_tilde, g_tilde = rnnprop_features(grad, state["m"], state["v"], self.beta_1,
                                                   self.beta_2, self.epsilon)
         return grad, m, v, m_tilde, g_tilde

@@ -22,6 +22,7 @@ advances and resumes all go through one code path.
 "Best" always means the lowest finite validation loss (the latest row when none is finite).
 """
 
+import contextlib
 import json
 import math
 import numbers
@@ -148,6 +149,24 @@ def _format(value):
 
 
 # -- the base class ------------------------------------------------------------------------
+
+
+
+@contextlib.contextmanager
+def _deterministic_ops(on):
+    """TensorFlow's deterministic op kernels while a seeded run trains, and only then: the
+    switch is process-wide, and a notebook's later ``model.fit`` should not pay for it."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config  # the switch back is not public API
+
+    switch = on and not config.is_op_determinism_enabled()
+    if switch:
+        tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if switch:
+            config.disable_op_determinism()
 
 
 class BaseStrategy:
@@ -461,9 +480,10 @@ class BaseStrategy:
         if upcoming is not None and len(self.summary):
             print(f"Resuming {self.name} in {self.directory}: {len(self.summary)} period(s) "
                   f"done, next {self.header(upcoming)}", flush=True)
-        while upcoming is not None:
-            self._period(upcoming, progress=progress)
-            upcoming = self._next()
+        with _deterministic_ops(self.seed is not None):
+            while upcoming is not None:
+                self._period(upcoming, progress=progress)
+                upcoming = self._next()
         if len(self.summary):
             self._hold(self.default_metadata())
         print(f"{self.name} in {self.directory} is finished "

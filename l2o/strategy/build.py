@@ -74,12 +74,10 @@ def build(config, overrides=(), exempt_overrides=(), directory="weights", strict
     # Everything is constructed before the folder is touched.
     cls = get_strategy_class(final["strategy_constructor"])
     settings = cls.check_settings(copy.deepcopy(final["strategy"]))
-    if settings["seed"] is not None:  # the initial policy weights and every TF op: repeatable
+    if settings["seed"] is not None:  # the initial policy weights (the ops: Strategy.train)
         import keras
-        import tensorflow as tf
 
         keras.utils.set_random_seed(settings["seed"])
-        tf.config.experimental.enable_op_determinism()
     policy = _build_policy(final, debug)
     MetaTrainer, build_teacher = _train_api()
     training = dict(final["training"])

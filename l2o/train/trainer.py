@@ -16,6 +16,7 @@ scalar: the learner sees gradients w.r.t. ``theta``; teachers see the true coord
 ("oracle scaling") unless ``do_teacher_parameter_scale``.
 """
 
+import contextlib
 import functools
 import os
 import time
@@ -24,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from l2o import draws
 from l2o.config.schedules import unroll_weights
 from l2o.errors import L2OError
 from l2o.train.callbacks import get_callback
@@ -82,8 +84,8 @@ def _replicated(dist, fn, kind, callback_reduce=()):
     when it applies them (in replica context, as tf.distribute requires).
     """
     def run(*args):
-        shared = (args[-2:] if kind == "train" else args[-1:] if kind.startswith("warmup")
-                  else ())
+        # shared by every replica: the loss weights (train), the warmup rate, the draws' key
+        shared = args[-(3 if kind == "train" else 2 if kind.startswith("warmup") else 1):]
         per_replica = args[:len(args) - len(shared)]
         def replica_fn(*replica_args):
             result = fn(*replica_args)
@@ -218,8 +220,6 @@ class MetaTrainer:
                                "(teacher_counts / teacher_loss need the log_teachers / log_losses presets)")
 
         self.teacher_labels = teacher_labels(self.teachers)
-        # whether a seeded call must fix TensorFlow's global seed (see Policy.draws_random)
-        self._draws_random = any(p.draws_random for p in [policy] + self.teachers)
         self.weights = [v for v in policy.named_weights().values() if v.trainable]
         if not self.weights:
             raise L2OError(f"policy {type(policy).__name__} has no trainable weights to meta-train "
@@ -281,10 +281,15 @@ class MetaTrainer:
             f = problem.loss([p * s for p, s in zip(params, scale)], x, y)
         return f, tape.gradient(f, params)
 
+    @staticmethod
+    def _draws(key, step):
+        """The scope of inner step ``step``'s random draws (none without a key)."""
+        return draws.seeded(draws.fold(key, step)) if key is not None else contextlib.nullcontext()
+
     # ------------------------------------------------------------------ one unroll
 
     def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False,
-                imitation=True):
+                imitation=True, key=None):
         """Run one truncation.
 
         Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). Without
@@ -294,6 +299,9 @@ class MetaTrainer:
         the same minibatches (the learner's objective on the teacher's trajectory, from the
         teacher's own truncation start): the yardstick that says whether the student beats
         its teachers; otherwise it is zeros.
+
+        ``key`` ([2] int64) keys the random draws of inner step ``i`` by ``fold(key, i)``
+        (see :mod:`l2o.draws`); None leaves them to TensorFlow's stateful random ops.
 
         A non-finite learner loss ends the learner's part of the unroll. Without
         ``score_teachers`` the whole unroll stops there (training: nothing after it can reach
@@ -316,8 +324,9 @@ class MetaTrainer:
         def body(i, meta, imit, learner, teachers, cb_states, done, tmeta):
             xi, yi = x[i], y[i]
             f, grads = self._loss_and_grads(problem, learner[0], scale, xi, yi)
-            moved = self._advance(self.policy, learner[0], grads, learner[1], training,
-                                  scale, oracle=False)
+            with self._draws(key, i):
+                moved = self._advance(self.policy, learner[0], grads, learner[1], training,
+                                      scale, oracle=False)
             if score_teachers:  # a stopped learner stays where it stopped; teachers go on
                 moved = tf.cond(done, lambda: learner, lambda: moved)
             learner = moved
@@ -325,7 +334,8 @@ class MetaTrainer:
             for teacher, (tp, ts) in zip(self.teachers if run_teachers else (), teachers):
                 ft, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
                 teacher_f.append(ft)
-                tp, ts = self._advance(teacher, tp, tg, ts, False, scale, oracle=oracle)
+                with self._draws(key, i):
+                    tp, ts = self._advance(teacher, tp, tg, ts, False, scale, oracle=oracle)
                 new_teachers.append(([tf.stop_gradient(p) for p in tp],
                                      tf.nest.map_structure(tf.stop_gradient, ts)))
             if self.scale_objective:
@@ -379,21 +389,25 @@ class MetaTrainer:
 
     # ------------------------------------------------------------------ compiled steps
 
-    def _train_step(self, problem, x, y, scale, learner, teachers, w_meta, w_imit):
+    def _train_step(self, problem, x, y, scale, learner, teachers, w_meta, w_imit, key):
+        key = draws.for_replica(key)
         perturbation = self.policy.perturbation
-        perturbation.reset(True)
-        ascents = tf.constant(0)  # counts the ascent steps that really ran (summary.csv)
+        with draws.seeded(key):
+            perturbation.reset(True)
+        # the ascent steps that really ran (summary.csv): each one's own flag
+        ascents = tf.constant(0)
         for _ in range(perturbation.adversarial_attack_steps):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(perturbation.attack_variables)
-                meta, imit = self._unroll(problem, x, y, scale, learner, teachers, True)[:2]
+                meta, imit = self._unroll(problem, x, y, scale, learner, teachers, True,
+                                          key=key)[:2]
                 loss = w_meta * meta + w_imit * imit
-            perturbation.apply_gradients(tape.gradient(loss, perturbation.attack_variables))
-            ascents += 1
+            ran = perturbation.apply_gradients(tape.gradient(loss, perturbation.attack_variables))
+            ascents += tf.cast(ran, tf.int32)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.weights)
             meta, imit, learner, teachers, cb_states, steps, _ = self._unroll(
-                problem, x, y, scale, learner, teachers, True)
+                problem, x, y, scale, learner, teachers, True, key=key)
             loss = w_meta * meta + w_imit * imit
         grads = tape.gradient(loss, self.weights)
         grads = [tf.zeros_like(w) if g is None else tf.convert_to_tensor(g)
@@ -405,10 +419,12 @@ class MetaTrainer:
                 "learner": learner, "teachers": teachers, "callbacks": cb_states,
                 "steps": steps, "attack_steps": ascents}
 
-    def _validation_step(self, problem, x, y, scale, learner, teachers, score_teachers=True):
+    def _validation_step(self, problem, x, y, scale, learner, teachers, key,
+                         score_teachers=True):
         meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
             problem, x, y, scale, learner, teachers, self.validation_noise,
-            score_teachers=score_teachers and bool(self.teachers), imitation=False)
+            score_teachers=score_teachers and bool(self.teachers), imitation=False,
+            key=draws.for_replica(key))
         return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
                 "teachers": teachers, "callbacks": cb_states, "steps": steps,
                 "teacher_meta_loss": teacher_meta}
@@ -430,19 +446,22 @@ class MetaTrainer:
         return [p - rate * g for p, g in zip(theta, grads)], tuple(new_states)
 
     def _warmup_step(self, problem, x, y, scale, theta, learner_states, teacher_states, rate,
-                     record=False):
+                     key, record=False):
         """SGD on the shared parameters; every policy only advances its (masked) state.
 
         With ``record`` it also returns the gradient of every step, stacked per tensor: the
         parameters' path does not depend on any policy, so a later warmup on the same
-        minibatches can replay it (:meth:`_warmup_replay`) without the optimizee.
+        minibatches can replay it (:meth:`_warmup_replay`) without the optimizee. ``key``
+        keys the policies' draws as in :meth:`_unroll`.
         """
+        key = draws.for_replica(key)
         steps = tf.shape(x)[0]
         recorded = tuple(tf.TensorArray(p.dtype, size=steps) for p in theta) if record else ()
 
         def body(i, theta, states, recorded):
             _, grads = self._loss_and_grads(problem, theta, scale, x[i], y[i])
-            theta, states = self._warmup_advance(theta, grads, states, scale, rate)
+            with self._draws(key, i):
+                theta, states = self._warmup_advance(theta, grads, states, scale, rate)
             return i + 1, theta, states, tuple(r.write(i, g) for r, g in zip(recorded, grads))
 
         _, theta, states, recorded = tf.while_loop(
@@ -453,12 +472,15 @@ class MetaTrainer:
         return theta, states[0], states[1:]
 
     def _warmup_replay(self, problem, grads, scale, theta, learner_states, teacher_states,
-                       rate):
+                       rate, key):
         """:meth:`_warmup_step` on recorded gradients ``[steps, ...]`` per tensor: the same
-        parameters and states, without evaluating the optimizee."""
+        parameters, states and draws, without evaluating the optimizee."""
+        key = draws.for_replica(key)
+
         def body(i, theta, states):
-            return (i + 1,) + self._warmup_advance(theta, [g[i] for g in grads], states, scale,
-                                                   rate)
+            with self._draws(key, i):
+                return (i + 1,) + self._warmup_advance(theta, [g[i] for g in grads], states,
+                                                       scale, rate)
 
         _, theta, states = tf.while_loop(
             lambda i, *_: i < tf.shape(grads[0])[0], body,
@@ -542,13 +564,12 @@ class MetaTrainer:
         ``mean["step_ms"]`` is the wall time per inner step of the meta-training unrolls
         (the compiled unroll and, in training, the meta-update; warmup, data sampling and
         calls that traced a new graph left out; NaN when every call traced), the figure
-        ``benchmarks/meta_step.py`` measures. When a policy draws from TensorFlow's random ops
-        (:attr:`Policy.draws_random`), a seeded call sets TensorFlow's global seed, which
-        clears its caches: its first unroll then also pays for instantiating the graph again
-        (about half a second on conv_train, spread over that unroll's steps).
+        ``benchmarks/meta_step.py`` measures.
 
-        ``seed`` fixes the lifetimes, minibatches, scales and TF randomness of the call and,
-        in training, the loss-weight draws too; None draws fresh entropy.
+        ``seed`` fixes the lifetimes, minibatches, scales and the policies' random draws
+        (input noise, weight perturbations, Gumbel choices: stateless ops keyed by the seed,
+        the problem, the unroll and the inner step, see :mod:`l2o.draws`) and, in training,
+        the loss-weight draws too; None draws fresh entropy.
         """
         unroll_len, epochs, depth, warmup = int(unroll_len), int(epochs), int(depth), int(warmup)
         if min(unroll_len, epochs, depth) < 1 or warmup < 0:
@@ -561,8 +582,9 @@ class MetaTrainer:
         for index, problem in enumerate(problems):
             if progress:
                 print(f"[#{index}] {problem.spec}", flush=True)
-            run = functools.partial(self._train_problem, problem, unroll_len, p_teacher, epochs,
-                                    depth, validation, seed, warmup, warmup_rate, progress)
+            run = functools.partial(self._train_problem, problem, index, unroll_len, p_teacher,
+                                    epochs, depth, validation, seed, warmup, warmup_rate,
+                                    progress)
             per_problem.append(self._scored_validation(run, problem, unroll_len, epochs, depth,
                                                        seed, warmup, warmup_rate)
                                if scores_teachers else run(False))
@@ -590,21 +612,19 @@ class MetaTrainer:
         call's settings, while the learner's change with its weights. So a seeded call
         scores the teachers once per setting (about half a validation's cost with two
         teachers) and afterwards runs the learner alone, reusing the scores. The learner's
-        figure is the same either way; a learner that draws random numbers always runs
-        alone, because another graph would give it other draws than the later calls.
-        ``run(score_teachers)`` is :meth:`_train_problem` on this problem.
+        figure is the same either way, its random draws included (they are keyed by the
+        seed, not by the graph). ``run(score_teachers)`` is :meth:`_train_problem` on this
+        problem.
         """
         if seed is None:
             return run(True)
         key = self._validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate,
                                        seed)
         scores = self._teacher_scores.get(key)
-        if scores is None and not self.policy.draws_random:
+        if scores is None:
             stats = run(True)
             self._teacher_scores[key] = stats["teacher_meta_loss"]
             return stats
-        if scores is None:
-            scores = self._teacher_scores[key] = run(True)["teacher_meta_loss"]
         return dict(run(False), teacher_meta_loss=scores)
 
     def _warmup_gradients(self, problem, unroll_len, epochs, depth, warmup, warmup_rate, seed,
@@ -615,19 +635,25 @@ class MetaTrainer:
         warmup moves the parameters along a path no policy changes: the first call records
         each step's gradient, later calls replay them to advance the policies' states
         without evaluating the optimizee (the same figures; on conv_train a replayed step
-        costs the learner's RNNProp forward instead of a forward and backward pass besides).
-        None (no replay) without a seed, on several replicas, or when the gradients would
-        take more than ``REPLAY_BYTES``; nor for a learner that draws random numbers, which
-        another graph would give other draws than the first call's.
+        costs the learner's RNNProp forward instead of a forward and backward pass besides;
+        the policies' random draws are keyed by the seed, so they replay too). None (no
+        replay) without a seed, on several replicas, or when the gradients would take more
+        than ``REPLAY_BYTES``.
+
+        Only the latest setting is kept: a curriculum validates each stage with one setting,
+        so starting the next stage's store releases the finished stage's (up to
+        ``REPLAY_BYTES`` each, on the device).
         """
-        if seed is None or warmup == 0 or replicas > 1 or self.policy.draws_random:
+        if seed is None or warmup == 0 or replicas > 1:
             return None
         size = epochs * warmup * unroll_len * problem.num_params * 4
         if size > REPLAY_BYTES:
             return None
         key = self._validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate,
                                        seed)
-        return self._warmups.setdefault(key, {})
+        if key not in self._warmups:
+            self._warmups = {key: {}}
+        return self._warmups[key]
 
     @staticmethod
     def _validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate, seed):
@@ -642,17 +668,15 @@ class MetaTrainer:
         """The statistics a training (all) or validation (the meta-loss) call reports."""
         return [k for k in stats if not validation or k == "meta_loss"]
 
-    def _train_problem(self, problem, unroll_len, p_teacher, epochs, depth, validation, seed,
-                       warmup, warmup_rate, progress, scores_teachers):
+    def _train_problem(self, problem, index, unroll_len, p_teacher, epochs, depth, validation,
+                       seed, warmup, warmup_rate, progress, scores_teachers):
         dist = tf.distribute.get_strategy()
         replicas = dist.num_replicas_in_sync
         # replica 0 draws exactly as a single-device run; the others get their own streams
         rngs = [np.random.default_rng(seed)] + [
             np.random.default_rng(None if seed is None else (seed, r)) for r in range(1, replicas)]
-        if seed is not None and self._draws_random:
-            # only when needed: setting the global seed clears TensorFlow's caches
-            tf.random.set_seed(seed if isinstance(seed, int) else
-                               int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        # the policies' draws in unroll i: keyed by (seed, problem, i), then step and replica
+        entropy = np.random.SeedSequence(seed).entropy
 
         def per_replica(make):
             """``make(r)`` for each replica ``r`` of this process (all replicas are local
@@ -686,9 +710,10 @@ class MetaTrainer:
             else:
                 x, y = per_replica(
                     lambda r: tuple(tf.constant(a) for a in problem.sample(unroll_len, rngs[r])))
+            draws_key = tf.constant(draws.root_key(entropy, index, i))
             if i % cycle < warmup:
                 args = (scale, learner[0], learner[1], tuple(t[1] for t in teachers),
-                        tf.constant(float(warmup_rate)))
+                        tf.constant(float(warmup_rate)), draws_key)
                 if replayed:
                     theta, ls, ts = self._compiled_fn("warmup_replay", problem)(replay[key],
                                                                                *args)
@@ -707,11 +732,12 @@ class MetaTrainer:
             start = time.perf_counter()
             if validation:
                 w_meta, w_imit = 1.0, 0.0
-                out = fn(x, y, scale, learner, teachers)
+                out = fn(x, y, scale, learner, teachers, draws_key)
                 skipped = 0
             else:
                 w_meta, w_imit = loss_weights(self.il_mode, p_teacher, self._rng)
-                out = fn(x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit))
+                out = fn(x, y, scale, learner, teachers, tf.constant(w_meta), tf.constant(w_imit),
+                         draws_key)
                 skipped = 0 if bool(out["ok"]) else 1
                 if not skipped:
                     self._apply_fn(out["grads"])
