@@ -88,7 +88,7 @@ def seconds_per_call(fn, calls=20):
 
 def part_functions(problem, trainer):
     """The compiled parts, each a no-argument callable returning tensors."""
-    from l2o.train.trainer import initial_state
+    from l2o.train.unroll import initial_state
 
     rng = np.random.default_rng(0)
     params = problem.init_params(seed=0)
@@ -97,13 +97,14 @@ def part_functions(problem, trainer):
     probes = [tf.constant(rng.normal(size=p.shape).astype(np.float32)) for p in params]
 
     forward = tf.function(lambda: problem.loss(params, x, y))
-    forward_backward = tf.function(lambda: trainer._loss_and_grads(problem, params, scale, x, y))
+    forward_backward = tf.function(
+        lambda: trainer.unroller.loss_and_grads(problem, params, scale, x, y))
 
     @tf.function
     def second_order():
         with tf.GradientTape() as tape:
             tape.watch(params)
-            f, grads = trainer._loss_and_grads(problem, params, scale, x, y)
+            f, grads = trainer.unroller.loss_and_grads(problem, params, scale, x, y)
             total = f + tf.add_n([tf.reduce_sum(g * r) for g, r in zip(grads, probes)])
         return tape.gradient(total, params)
 
@@ -116,14 +117,15 @@ def part_functions(problem, trainer):
     def rnnprop(p, fwd_only):
         state = initial_state(p, params)  # warm states: a few steps in
         for _ in range(3):
-            _, state = trainer._step(p, params, grads, state, True, scale, False)
+            _, state = trainer.unroller.step(p, params, grads, state, True, scale, False)
         weights = p.trainable_variables
 
         @tf.function
         def run():
             with tf.GradientTape() as tape:
                 tape.watch([grads, state])
-                deltas, new_state = trainer._step(p, params, grads, state, True, scale, False)
+                deltas, new_state = trainer.unroller.step(p, params, grads, state, True, scale,
+                                                          False)
                 if fwd_only:
                     return deltas
                 total = tf.add_n([tf.reduce_sum(d * r) for d, r in zip(deltas, probes)] +
@@ -134,7 +136,7 @@ def part_functions(problem, trainer):
     teacher = trainer.teachers[0]
     teacher_state = initial_state(teacher, params)
     teacher_rule = tf.function(
-        lambda: trainer._step(teacher, params, grads, teacher_state, False, scale, True))
+        lambda: trainer.unroller.step(teacher, params, grads, teacher_state, False, scale, True))
     return {"forward": forward, "forward_backward": forward_backward,
             "second_order": second_order,
             "rnnprop_forward": rnnprop(policy, True), "rnnprop_fb": rnnprop(policy, False),

@@ -9,6 +9,7 @@ import tensorflow as tf
 import l2o
 from l2o.policies import build_policy
 from l2o.train import MetaTrainer
+from l2o.train.validation import ValidationCache
 from l2o.train.losses import (AdaptiveGC, SimpleGC, get_reduction, huber, loss_weights,
                               meta_term, teacher_distance)
 
@@ -118,8 +119,9 @@ def test_unroll_meta_and_imitation_by_hand():
     rng = np.random.default_rng(0)
     scale, start, teachers = trainer._new_lifetime(problem, rng)
     x = np.zeros((3, 1), np.float32)
-    meta, imit, *_ = trainer._unroll(problem, tf.constant(x), tf.constant(x.astype(np.int32)),
-                                     scale, start, teachers, True)
+    meta, imit, *_ = trainer.unroller.unroll(problem, tf.constant(x),
+                                             tf.constant(x.astype(np.int32)), scale, start,
+                                             teachers, True)
     f = lambda p: 0.5 * np.sum(CURVE * (p - TARGET) ** 2)  # noqa: E731
     grad = lambda p: CURVE * (p - TARGET)  # noqa: E731
     pl = ps = pa = np.array([1.0, -0.5])
@@ -152,14 +154,14 @@ def test_parameter_scaling_and_teacher_oracle_scaling():
     np.testing.assert_allclose(learner[0][0].numpy() * s, [1.0, -0.5], rtol=1e-6)
     x = tf.zeros((4, 1))
     y = tf.zeros((4, 1), tf.int32)
-    out_scaled = scaled._unroll(problem, x, y, scale, learner, teachers, False)
+    out_scaled = scaled.unroller.unroll(problem, x, y, scale, learner, teachers, False)
     scale1, learner1, teachers1 = plain._new_lifetime(problem, np.random.default_rng(3))
-    out_plain = plain._unroll(problem, x, y, scale1, learner1, teachers1, False)
+    out_plain = plain.unroller.unroll(problem, x, y, scale1, learner1, teachers1, False)
     # teacher trajectories agree in true coordinates
     np.testing.assert_allclose(out_scaled[3][0][0][0].numpy() * s,
                                out_plain[3][0][0][0].numpy(), rtol=1e-5)
     # the learner's first step in stored coordinates is lr * s * grad_x
-    one = scaled._unroll(problem, x[:1], y[:1], scale, learner, teachers, False)
+    one = scaled.unroller.unroll(problem, x[:1], y[:1], scale, learner, teachers, False)
     g_x = CURVE * (np.array([1.0, -0.5]) - TARGET)
     np.testing.assert_allclose(one[2][0][0].numpy(), learner[0][0].numpy() - 0.01 * s * g_x,
                                rtol=1e-5)
@@ -175,7 +177,7 @@ def test_meta_gradient_matches_finite_difference():
     weight = trainer.policy.delta.kernel
 
     def loss():
-        meta, imit = trainer._unroll(problem, x, y, scale, learner, teachers, False)[:2]
+        meta, imit = trainer.unroller.unroll(problem, x, y, scale, learner, teachers, False)[:2]
         return meta + 0.5 * imit
 
     with tf.GradientTape() as tape:
@@ -353,7 +355,7 @@ def test_pgd_attack_makes_the_unroll_loss_worse():
     pert = policy.perturbation
 
     def loss():
-        meta, imit = trainer._unroll(problem, x, y, scale, learner, teachers, True)[:2]
+        meta, imit = trainer.unroller.unroll(problem, x, y, scale, learner, teachers, True)[:2]
         return meta + 0.5 * imit
 
     pert.reset(True)
@@ -465,8 +467,9 @@ def test_validation_scores_each_teacher_on_the_same_unrolls():
     scale, learner_state, teacher_states = trainer._new_lifetime(TinyProblem(),
                                                                  np.random.default_rng(0))
     x, y = (tf.constant(a) for a in TinyProblem().sample(4, np.random.default_rng(1)))
-    full, lean = (trainer._unroll(TinyProblem(), x, y, scale, learner_state, teacher_states,
-                                  False, score_teachers=True, imitation=imitation)
+    full, lean = (trainer.unroller.unroll(TinyProblem(), x, y, scale, learner_state,
+                                          teacher_states, False, score_teachers=True,
+                                          imitation=imitation)
                   for imitation in (True, False))
     assert float(full[1]) != 0 and float(lean[1]) == 0
     assert float(full[0]) == float(lean[0])
@@ -498,7 +501,8 @@ def test_a_learner_stopped_while_teachers_are_scored_stays_where_it_stopped():
     problem = TinyProblem()
     scale, start, teachers = trainer._new_lifetime(problem, np.random.default_rng(0))
     x, y = tf.zeros((6, 1)), tf.zeros((6, 1), tf.int32)
-    out = trainer._unroll(problem, x, y, scale, start, teachers, False, score_teachers=True)
+    out = trainer.unroller.unroll(problem, x, y, scale, start, teachers, False,
+                                  score_teachers=True)
     f = lambda p: 0.5 * np.sum(CURVE * (p - TARGET) ** 2)  # noqa: E731
     p0 = np.array([1.0, -0.5])
     path = [TARGET + (1 - 0.9 * CURVE) ** k * (p0 - TARGET) for k in range(7)]
@@ -519,7 +523,7 @@ def _rnnprop_trainer():
 
 def _eager_meta_gradient(trainer, problem, x, y, scale, learner, teachers, w_meta, w_imit):
     with tf.GradientTape() as tape:
-        meta, imit = trainer._unroll(problem, x, y, scale, learner, teachers, True)[:2]
+        meta, imit = trainer.unroller.unroll(problem, x, y, scale, learner, teachers, True)[:2]
         loss = w_meta * meta + w_imit * imit
     return float(loss), [g.numpy() for g in tape.gradient(loss, trainer.weights)]
 
@@ -644,13 +648,13 @@ def _run(trainer, problem, warmup_steps=0):
     scale, learner, teachers = trainer._new_lifetime(problem, np.random.default_rng(1))
     x, y = (tf.constant(a) for a in problem.sample(6, np.random.default_rng(2)))
     if warmup_steps:
-        theta, ls, ts = trainer._warmup_step(problem, x[:warmup_steps], y[:warmup_steps], scale,
-                                             learner[0], learner[1],
-                                             tuple(t[1] for t in teachers), tf.constant(0.05),
-                                             KEY)
+        theta, ls, ts = trainer.unroller.warmup(problem, x[:warmup_steps], y[:warmup_steps],
+                                                scale, learner[0], learner[1],
+                                                tuple(t[1] for t in teachers),
+                                                tf.constant(0.05), KEY)
         learner, teachers = (theta, ls), tuple((theta, s) for s in ts)
     with tf.GradientTape() as tape:
-        meta, imit, learner, teachers, *_ = trainer._unroll(problem, x, y, scale, learner,
+        meta, imit, learner, teachers, *_ = trainer.unroller.unroll(problem, x, y, scale, learner,
                                                             teachers, True)
         loss = meta + 0.5 * imit
     grads = tape.gradient(loss, trainer.weights)
@@ -688,7 +692,7 @@ def test_coordinatewise_guard_keeps_only_the_nonfinite_tensor():
         assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)
     # the SGD warmup's guard looks at the new state, per tensor too
     x, y = (tf.constant(a) for a in problem.sample(2, np.random.default_rng(2)))
-    _, state, _ = trainers[0]._warmup_step(problem, x, y, scale, learner[0], learner[1], (),
+    _, state, _ = trainers[0].unroller.warmup(problem, x, y, scale, learner[0], learner[1], (),
                                            tf.constant(0.05), KEY)
     for leaf in tf.nest.flatten(state):
         assert np.all(leaf.numpy()[..., 6:9] == 0) and np.any(leaf.numpy()[..., :6] != 0)
@@ -814,8 +818,8 @@ def test_seeded_validation_replays_its_warmup_exactly():
         validate(trainer, depth)
         assert kinds.count("warmup_record") == 4
     # only the latest setting's store is kept (a curriculum stage's): depth 1's is released
-    assert list(trainer._warmups) == [
-        trainer._validation_setting(problem, 3, 2, 2, 2, 0.1, 5)]
+    assert list(trainer.validation_cache.warmups) == [
+        ValidationCache.setting(problem, 3, 2, 2, 2, 0.1, 5)]
     trainer.train([problem], 3, 0.0, epochs=1, depth=1, warmup=1, progress=False)
     assert "warmup_replay" not in kinds  # training never replays
     replayed = validate(trainer, 2)

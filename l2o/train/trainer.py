@@ -1,22 +1,14 @@
-"""Meta-training by truncated backpropagation: one unroll, the meta step, warmup, lifetimes.
+"""Meta-training: the meta step, its replicas, and the outer loop over lifetimes.
 
-The learner and every teacher follow their own trajectory from the same initial
-parameters on the same minibatches. One *unroll* runs ``unroll_len`` inner steps inside a
-``tf.while_loop`` (traced once per problem, unroll length and mode); the learner's inner
-gradients are not stopped, so the meta-gradient keeps the second-order terms. The loss of
-an unroll is ``w_meta * meta + w_imitation * imitation``:
-
-- meta: mean over steps of ``log f_i - log f0_i`` where ``f0_i`` is the loss of the
-  truncation-start parameters on the same minibatch;
-- imitation: per step, ``reduce`` over teachers (max: min-max, mean: mean amalgamation)
-  of the log mean squared distance between learner and teacher parameters.
-
-Parameters are stored scaled, ``theta = x / s`` with ``s = exp(U(-spread, spread))`` per
-scalar: the learner sees gradients w.r.t. ``theta``; teachers see the true coordinates
-("oracle scaling") unless ``do_teacher_parameter_scale``.
+:class:`MetaTrainer` owns the policy's meta-optimizer and its checkpoints. Each meta step
+runs one truncation (:class:`l2o.train.unroll.Unroller`, where the inner steps and the
+losses are), takes the meta-gradient of its loss (after the adversarial ascent steps of a
+perturbation) and applies it; under ``tf.distribute`` every replica runs its own
+truncation and the meta-gradients are summed. :meth:`MetaTrainer.train` runs optimizee
+lifetimes of warmup and unrolls; a seeded validation reuses what does not change between
+calls (:class:`l2o.train.validation.ValidationCache`).
 """
 
-import contextlib
 import functools
 import os
 import time
@@ -29,9 +21,10 @@ from l2o import draws
 from l2o.config.schedules import unroll_weights
 from l2o.errors import L2OError
 from l2o.train.callbacks import get_callback
-from l2o.train.losses import (get_clipper, get_reduction, loss_weights, meta_term,
-                              teacher_distance, IL_MODES)
+from l2o.train.losses import get_clipper, get_reduction, loss_weights, IL_MODES
 from l2o.train.teachers import build_teacher
+from l2o.train.unroll import Unroller, all_finite, initial_state
+from l2o.train.validation import ValidationCache
 
 #: Keras optimizer class names as the reference configs spell them.
 _OPTIMIZER_NAMES = {"RMSProp": "RMSprop", "Adam": "Adam", "SGD": "SGD", "Adagrad": "Adagrad",
@@ -50,11 +43,6 @@ def build_meta_optimizer(spec):
         return cls(**spec.get("config", {}))
     except (TypeError, ValueError) as e:
         raise L2OError(f"bad meta-optimizer config for {name}: {e}") from None
-
-
-#: The most memory the recorded gradients of one validation setting's warmups may take
-#: (see ``MetaTrainer._warmup_gradients``); above it, validation recomputes its warmups.
-REPLAY_BYTES = 2 ** 30
 
 
 class _OptimizerState(tf.Module):
@@ -109,59 +97,6 @@ def _replicated(dist, fn, kind, callback_reduce=()):
     return run
 
 
-def _finite(x):
-    return tf.reduce_all(tf.math.is_finite(x))
-
-
-def _coordinates(tensors):
-    """The scalars of several tensors as one vector: what a coordinatewise policy steps on."""
-    return tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
-
-
-def _sizes(tensors):
-    return [t.shape.num_elements() for t in tensors]
-
-
-def initial_state(policy, params):
-    """A policy's state for a list of parameter tensors, in the layout meta-training keeps.
-
-    A coordinatewise policy gets one state of all the coordinates concatenated (it then
-    steps every tensor with one call); any other, one state per tensor.
-    """
-    if policy.coordinatewise:
-        return policy.init_state(_coordinates(params))
-    return [policy.init_state(p) for p in params]
-
-
-def _per_tensor_finite(policy, state, params):
-    """Per tensor: whether every floating leaf of its (new) state is finite."""
-    if not policy.coordinatewise:
-        return [tf.reduce_all([_finite(leaf) for leaf in tf.nest.flatten(s)
-                               if leaf.dtype.is_floating] or [tf.constant(True)]) for s in state]
-    coordinates = [tf.reduce_all(tf.math.is_finite(leaf), axis=tuple(range(leaf.shape.rank - 1)))
-                   for leaf in tf.nest.flatten(state) if leaf.dtype.is_floating]
-    if not coordinates:
-        return [tf.constant(True)] * len(params)
-    finite = tf.reduce_all(tf.stack(coordinates), axis=0)
-    return [tf.reduce_all(f) for f in tf.split(finite, _sizes(params))]
-
-
-def _keep(policy, ok, new_state, state, params):
-    """The new state where the tensor's flag in ``ok`` is True, else the old one."""
-    if policy.coordinatewise:
-        keep = tf.repeat(tf.stack(ok), _sizes(params))  # per coordinate: its tensor's flag
-        return tf.nest.map_structure(lambda new, old: tf.where(keep, new, old), new_state, state)
-    return [tf.nest.map_structure(lambda new, old, k=k: tf.where(k, new, old), s2, s)
-            for k, s2, s in zip(ok, new_state, state)]
-
-
-def _warmup_mask(policy, state, new_state):
-    """``policy.warmup_mask`` in :func:`initial_state`'s layout."""
-    if policy.coordinatewise:
-        return policy.warmup_mask(state, new_state)
-    return [policy.warmup_mask(s, s2) for s, s2 in zip(state, new_state)]
-
-
 def teacher_labels(teachers):
     """Short unique names of teacher policies: ``adam``, ``rmsprop``, ``morechoice``, ``adam_2``."""
     labels = []
@@ -194,20 +129,19 @@ class MetaTrainer:
                  stack_stats=("meta_loss", "imitation_loss"), validation_noise=True):
         self.policy = policy
         self.teachers = [t if not isinstance(t, dict) else build_teacher(t) for t in teachers]
-        self.use_log_objective = bool(use_log_objective)
-        self.scale_objective = bool(scale_objective)
         self.parameter_scale_spread = float(parameter_scale_spread)
-        self.do_teacher_parameter_scale = bool(do_teacher_parameter_scale)
-        self.reduce = get_reduction(loss_reduce)
         if il_mode not in IL_MODES:
             raise L2OError(f"unknown il_mode '{il_mode}'; valid: {', '.join(IL_MODES)}")
         self.il_mode = il_mode
-        self.unroll_weight = unroll_weights(unroll_weight)
-        self.obj_train_max_multiplier = float(obj_train_max_multiplier)
-        self.huber_delta = float(huber_delta)
         self.clip = get_clipper(gradient_clipping)
-        self.epsilon = float(epsilon)
         self.callbacks = [get_callback(c) for c in step_callbacks]
+        self.unroller = Unroller(
+            policy, self.teachers, use_log_objective=bool(use_log_objective),
+            scale_objective=bool(scale_objective),
+            do_teacher_parameter_scale=bool(do_teacher_parameter_scale),
+            reduce=get_reduction(loss_reduce), unroll_weight=unroll_weights(unroll_weight),
+            obj_train_max_multiplier=float(obj_train_max_multiplier),
+            huber_delta=float(huber_delta), epsilon=float(epsilon), callbacks=self.callbacks)
         self.pbar_values = list(pbar_values)
         self.mean_stats = list(mean_stats)
         self.stack_stats = list(stack_stats)
@@ -230,162 +164,7 @@ class MetaTrainer:
                                               optimizer=_OptimizerState(self.optimizer))
         self._rng = np.random.default_rng()
         self._compiled = {}
-        # the teachers' scores of seeded validation calls, by what they depend on
-        self._teacher_scores = {}
-        self._warmups = {}  # recorded validation warmups (see _warmup_gradients)
-
-    # ------------------------------------------------------------------ one inner step
-
-    def _step(self, policy, params, grads, state, training, scale, oracle):
-        """``policy.step`` on every tensor: ``(deltas, new_state)``, both unguarded.
-
-        ``state`` is in :func:`initial_state`'s layout: a coordinatewise policy steps once on
-        all coordinates concatenated (a few large ops instead of many small ones), any other
-        tensor by tensor. ``oracle``: the policy sees true coordinates, ``theta * scale``.
-        """
-        if oracle:
-            params = [p * sc for p, sc in zip(params, scale)]
-            grads = [g / sc for g, sc in zip(grads, scale)]
-        if policy.coordinatewise:
-            delta, new_state = policy.step(_coordinates(params), _coordinates(grads), state,
-                                           training=training)
-            deltas = [tf.reshape(d, tf.shape(p)) for d, p in zip(tf.split(delta, _sizes(params)),
-                                                               params)]
-        else:
-            steps = [policy.step(p, g, s, training=training)
-                     for p, g, s in zip(params, grads, state)]
-            deltas, new_state = [d for d, _ in steps], [s for _, s in steps]
-        if oracle:
-            deltas = [d / sc for d, sc in zip(deltas, scale)]
-        return deltas, new_state
-
-    def _advance(self, policy, params, grads, state, training, scale, oracle):
-        """One policy step on every tensor, with the non-finite guard (per tensor).
-
-        The guard's selects run only when some delta is non-finite (``tf.cond``): selecting
-        every state leaf at every step, and back again in the meta-gradient, cost about a
-        tenth of a meta-training step.
-        """
-        deltas, new_state = self._step(policy, params, grads, state, training, scale, oracle)
-        ok = [_finite(d) for d in deltas]
-
-        def guarded():
-            return ([p - tf.where(k, d, tf.zeros_like(d)) for p, d, k in zip(params, deltas, ok)],
-                    _keep(policy, ok, new_state, state, params))
-        return tf.cond(tf.reduce_all(tf.stack(ok)),
-                       lambda: ([p - d for p, d in zip(params, deltas)], new_state), guarded)
-
-    def _loss_and_grads(self, problem, params, scale, x, y):
-        with tf.GradientTape() as tape:
-            tape.watch(params)
-            f = problem.loss([p * s for p, s in zip(params, scale)], x, y)
-        return f, tape.gradient(f, params)
-
-    @staticmethod
-    def _draws(key, step):
-        """The scope of inner step ``step``'s random draws (none without a key)."""
-        return draws.seeded(draws.fold(key, step)) if key is not None else contextlib.nullcontext()
-
-    # ------------------------------------------------------------------ one unroll
-
-    def _unroll(self, problem, x, y, scale, learner, teachers, training, score_teachers=False,
-                imitation=True, key=None):
-        """Run one truncation.
-
-        Returns (meta, imitation, learner, teachers, callbacks, steps, teacher_meta). Without
-        ``imitation`` (validation) no distance to the teachers is computed: the imitation
-        loss is 0 and the callbacks see no teachers. With
-        ``score_teachers``, ``teacher_meta`` [n_teachers] is each teacher's own meta-loss on
-        the same minibatches (the learner's objective on the teacher's trajectory, from the
-        teacher's own truncation start): the yardstick that says whether the student beats
-        its teachers; otherwise it is zeros.
-
-        ``key`` ([2] int64) keys the random draws of inner step ``i`` by ``fold(key, i)``
-        (see :mod:`l2o.draws`); None leaves them to TensorFlow's stateful random ops.
-
-        A non-finite learner loss ends the learner's part of the unroll. Without
-        ``score_teachers`` the whole unroll stops there (training: nothing after it can reach
-        the meta-gradient); with it the teachers run to the end, so their scores never
-        depend on how the learner fares.
-        """
-        n = tf.shape(x)[0]
-        start = [tf.stop_gradient(p) for p in learner[0]]
-        teacher_starts = [[tf.stop_gradient(p) for p in tp] for tp, _ in teachers]
-        num_teachers = len(self.teachers)
-        run_teachers = imitation or score_teachers  # otherwise nothing reads their steps
-        oracle = not self.do_teacher_parameter_scale
-        cb_states = tuple(c.initial(num_teachers, n) for c in self.callbacks)
-
-        def cond(i, meta, imit, learner, teachers, cb_states, done, tmeta):
-            if score_teachers:
-                return i < n
-            return tf.logical_and(i < n, tf.logical_not(done))
-
-        def body(i, meta, imit, learner, teachers, cb_states, done, tmeta):
-            xi, yi = x[i], y[i]
-            f, grads = self._loss_and_grads(problem, learner[0], scale, xi, yi)
-            with self._draws(key, i):
-                moved = self._advance(self.policy, learner[0], grads, learner[1], training,
-                                      scale, oracle=False)
-            if score_teachers:  # a stopped learner stays where it stopped; teachers go on
-                moved = tf.cond(done, lambda: learner, lambda: moved)
-            learner = moved
-            new_teachers, teacher_f = ([], []) if run_teachers else (list(teachers), [])
-            for teacher, (tp, ts) in zip(self.teachers if run_teachers else (), teachers):
-                ft, tg = self._loss_and_grads(problem, tp, scale, xi, yi)
-                teacher_f.append(ft)
-                with self._draws(key, i):
-                    tp, ts = self._advance(teacher, tp, tg, ts, False, scale, oracle=oracle)
-                new_teachers.append(([tf.stop_gradient(p) for p in tp],
-                                     tf.nest.map_structure(tf.stop_gradient, ts)))
-            if self.scale_objective:
-                f0 = problem.loss([p * s for p, s in zip(start, scale)], xi, yi)
-            else:
-                f0 = tf.constant(1.0)
-            stop = tf.logical_not(tf.math.is_finite(f))
-            if self.obj_train_max_multiplier > 0:
-                limit = (self.obj_train_max_multiplier - 1) * tf.abs(f0) + f0
-                stop = tf.logical_or(stop, f > limit)
-            stop = tf.logical_or(stop, done)  # once stopped, the learner stays stopped
-            w = tf.cast(self.unroll_weight(i, n), tf.float32)
-            # a stopped step contributes nothing: select a harmless value before the log
-            safe_f = tf.where(stop, f0, f)
-            meta_step = w * meta_term(safe_f, f0, self.use_log_objective, self.epsilon)
-            if num_teachers and imitation:
-                distances = tf.stack([
-                    teacher_distance(learner[0], tp, problem.num_params, self.huber_delta,
-                                     self.epsilon) for tp, _ in new_teachers])
-                reduced = self.reduce(distances)
-                imit_step = w * (reduced if self.use_log_objective else tf.exp(reduced))
-            else:
-                distances = tf.zeros([0])
-                imit_step = tf.constant(0.0)
-            keep = tf.logical_not(stop)
-            if score_teachers and num_teachers:
-                ft = tf.stack(teacher_f)
-                if self.scale_objective:
-                    f0_t = tf.stack([problem.loss([p * s for p, s in zip(ts, scale)], xi, yi)
-                                     for ts in teacher_starts])
-                else:
-                    f0_t = tf.ones_like(ft)
-                ok_t = tf.logical_and(tf.math.is_finite(ft), tf.math.is_finite(f0_t))
-                tstep = w * meta_term(tf.where(ok_t, ft, f0_t), f0_t, self.use_log_objective,
-                                      self.epsilon)
-                tmeta = tmeta + tf.where(ok_t, tstep, 0.0)
-            meta = meta + tf.where(keep, meta_step, 0.0)
-            imit = imit + tf.where(keep, imit_step, 0.0)
-            cb_states = tuple(
-                tf.nest.map_structure(lambda new, old: tf.where(keep, new, old),
-                                      c.update(s, i, f, distances), s)
-                for c, s in zip(self.callbacks, cb_states))
-            return i + 1, meta, imit, learner, tuple(new_teachers), cb_states, stop, tmeta
-
-        teachers = tuple(teachers)
-        i, meta, imit, learner, teachers, cb_states, _, tmeta = tf.while_loop(
-            cond, body,
-            (tf.constant(0), tf.constant(0.0), tf.constant(0.0), learner, teachers, cb_states,
-             tf.constant(False), tf.zeros([num_teachers])), maximum_iterations=x.shape[0])
-        return meta, imit, learner, teachers, cb_states, i, tmeta
+        self.validation_cache = ValidationCache()
 
     # ------------------------------------------------------------------ compiled steps
 
@@ -399,21 +178,21 @@ class MetaTrainer:
         for _ in range(perturbation.adversarial_attack_steps):
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(perturbation.attack_variables)
-                meta, imit = self._unroll(problem, x, y, scale, learner, teachers, True,
-                                          key=key)[:2]
+                meta, imit = self.unroller.unroll(problem, x, y, scale, learner, teachers,
+                                                  True, key=key)[:2]
                 loss = w_meta * meta + w_imit * imit
             ran = perturbation.apply_gradients(tape.gradient(loss, perturbation.attack_variables))
             ascents += tf.cast(ran, tf.int32)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.weights)
-            meta, imit, learner, teachers, cb_states, steps, _ = self._unroll(
+            meta, imit, learner, teachers, cb_states, steps, _ = self.unroller.unroll(
                 problem, x, y, scale, learner, teachers, True, key=key)
             loss = w_meta * meta + w_imit * imit
         grads = tape.gradient(loss, self.weights)
         grads = [tf.zeros_like(w) if g is None else tf.convert_to_tensor(g)
                  for g, w in zip(grads, self.weights)]
         perturbation.reset(False)
-        ok = tf.reduce_all([_finite(loss)] + [_finite(g) for g in grads])
+        ok = tf.reduce_all([all_finite(loss)] + [all_finite(g) for g in grads])
         grads = self.clip(grads, self.weights)
         return {"meta_loss": meta, "imitation_loss": imit, "ok": ok, "grads": grads,
                 "learner": learner, "teachers": teachers, "callbacks": cb_states,
@@ -421,71 +200,13 @@ class MetaTrainer:
 
     def _validation_step(self, problem, x, y, scale, learner, teachers, key,
                          score_teachers=True):
-        meta, imit, learner, teachers, cb_states, steps, teacher_meta = self._unroll(
+        meta, imit, learner, teachers, cb_states, steps, teacher_meta = self.unroller.unroll(
             problem, x, y, scale, learner, teachers, self.validation_noise,
             score_teachers=score_teachers and bool(self.teachers), imitation=False,
             key=draws.for_replica(key))
         return {"meta_loss": meta, "imitation_loss": imit, "learner": learner,
                 "teachers": teachers, "callbacks": cb_states, "steps": steps,
                 "teacher_meta_loss": teacher_meta}
-
-    def _warmup_advance(self, theta, grads, states, scale, rate):
-        """One SGD warmup step: every policy only advances its (masked) state on ``grads``.
-
-        ``states`` holds the learner's state first, then the teachers' (as many as given).
-        """
-        oracle = not self.do_teacher_parameter_scale
-        new_states = []
-        for policy, state in zip([self.policy] + self.teachers, states):
-            learner = policy is self.policy
-            _, new = self._step(policy, theta, grads, state, learner, scale,
-                                oracle and not learner)
-            ok = _per_tensor_finite(policy, new, theta)
-            new = _warmup_mask(policy, state, new)
-            new_states.append(_keep(policy, ok, new, state, theta))
-        return [p - rate * g for p, g in zip(theta, grads)], tuple(new_states)
-
-    def _warmup_step(self, problem, x, y, scale, theta, learner_states, teacher_states, rate,
-                     key, record=False):
-        """SGD on the shared parameters; every policy only advances its (masked) state.
-
-        With ``record`` it also returns the gradient of every step, stacked per tensor: the
-        parameters' path does not depend on any policy, so a later warmup on the same
-        minibatches can replay it (:meth:`_warmup_replay`) without the optimizee. ``key``
-        keys the policies' draws as in :meth:`_unroll`.
-        """
-        key = draws.for_replica(key)
-        steps = tf.shape(x)[0]
-        recorded = tuple(tf.TensorArray(p.dtype, size=steps) for p in theta) if record else ()
-
-        def body(i, theta, states, recorded):
-            _, grads = self._loss_and_grads(problem, theta, scale, x[i], y[i])
-            with self._draws(key, i):
-                theta, states = self._warmup_advance(theta, grads, states, scale, rate)
-            return i + 1, theta, states, tuple(r.write(i, g) for r, g in zip(recorded, grads))
-
-        _, theta, states, recorded = tf.while_loop(
-            lambda i, *_: i < steps, body,
-            (tf.constant(0), theta, (learner_states,) + tuple(teacher_states), recorded))
-        if record:
-            return theta, states[0], states[1:], [r.stack() for r in recorded]
-        return theta, states[0], states[1:]
-
-    def _warmup_replay(self, problem, grads, scale, theta, learner_states, teacher_states,
-                       rate, key):
-        """:meth:`_warmup_step` on recorded gradients ``[steps, ...]`` per tensor: the same
-        parameters, states and draws, without evaluating the optimizee."""
-        key = draws.for_replica(key)
-
-        def body(i, theta, states):
-            with self._draws(key, i):
-                return (i + 1,) + self._warmup_advance(theta, [g[i] for g in grads], states,
-                                                       scale, rate)
-
-        _, theta, states = tf.while_loop(
-            lambda i, *_: i < tf.shape(grads[0])[0], body,
-            (tf.constant(0), theta, (learner_states,) + tuple(teacher_states)))
-        return theta, states[0], states[1:]
 
     def _apply_meta_gradients(self, grads):
         # In replica context, tf.identity places each gradient on this replica's device: the
@@ -507,9 +228,9 @@ class MetaTrainer:
             fn = _bind({"train": self._train_step, "validation": self._validation_step,
                         "validation_learner": functools.partial(self._validation_step,
                                                                 score_teachers=False),
-                        "warmup": self._warmup_step,
-                        "warmup_record": functools.partial(self._warmup_step, record=True),
-                        "warmup_replay": self._warmup_replay}[kind], problem)
+                        "warmup": self.unroller.warmup,
+                        "warmup_record": functools.partial(self.unroller.warmup, record=True),
+                        "warmup_replay": self.unroller.replay}[kind], problem)
             if tf.distribute.has_strategy():
                 fn = _replicated(tf.distribute.get_strategy(), fn, kind,
                                  [getattr(c, "replica_reduce", "SUM") for c in self.callbacks])
@@ -553,11 +274,12 @@ class MetaTrainer:
         ``meta_loss`` of them: it computes no imitation distances, which it would not use,
         and so feeds no teacher to the callbacks); ``mean["skipped"]`` counts the
         meta-steps skipped by the non-finite guard and, in training, ``mean["attack_steps"]``
-        the adversarial ascent steps that ran on the perturbation (K per meta-step). In
+        the adversarial ascent steps that ran on the perturbation (K per meta-step, less any
+        whose attack gradient was not finite). In
         validation with teachers, ``mean["teacher_meta_loss"]`` is ``{label: meta-loss}``:
         each teacher's own score on the same unrolls (see :attr:`teacher_labels`); a seeded
-        call computes them once per setting and reuses them after (:meth:`_scored_validation`)
-        and replays its SGD warmup (:meth:`_warmup_gradients`). With
+        call computes them once per setting and reuses them after, and replays its SGD warmup
+        (:class:`l2o.train.validation.ValidationCache`). With
         ``score_teachers=False`` validation runs no teacher at all (nothing else in it reads
         them).
 
@@ -585,8 +307,8 @@ class MetaTrainer:
             run = functools.partial(self._train_problem, problem, index, unroll_len, p_teacher,
                                     epochs, depth, validation, seed, warmup, warmup_rate,
                                     progress)
-            per_problem.append(self._scored_validation(run, problem, unroll_len, epochs, depth,
-                                                       seed, warmup, warmup_rate)
+            per_problem.append(self.validation_cache.scored(run, problem, unroll_len, epochs,
+                                                            depth, seed, warmup, warmup_rate)
                                if scores_teachers else run(False))
         mean_stats, stack_stats = (self._reported(k, validation)
                                    for k in (self.mean_stats, self.stack_stats))
@@ -602,66 +324,6 @@ class MetaTrainer:
             mean["attack_steps"] = int(sum(np.sum(p["attack_steps"]) for p in per_problem))
         stack = {k: np.stack([np.stack(p[k]) for p in per_problem]) for k in stack_stats}
         return {"mean": mean, "stack": stack}
-
-    def _scored_validation(self, run, problem, unroll_len, epochs, depth, seed, warmup,
-                           warmup_rate):
-        """A validation call on one problem that scores the teachers, each score computed once.
-
-        The teachers are not meta-trained, and a seeded validation draws the same lifetimes,
-        scales and minibatches every time: their scores depend only on the problem and the
-        call's settings, while the learner's change with its weights. So a seeded call
-        scores the teachers once per setting (about half a validation's cost with two
-        teachers) and afterwards runs the learner alone, reusing the scores. The learner's
-        figure is the same either way, its random draws included (they are keyed by the
-        seed, not by the graph). ``run(score_teachers)`` is :meth:`_train_problem` on this
-        problem.
-        """
-        if seed is None:
-            return run(True)
-        key = self._validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate,
-                                       seed)
-        scores = self._teacher_scores.get(key)
-        if scores is None:
-            stats = run(True)
-            self._teacher_scores[key] = stats["teacher_meta_loss"]
-            return stats
-        return dict(run(False), teacher_meta_loss=scores)
-
-    def _warmup_gradients(self, problem, unroll_len, epochs, depth, warmup, warmup_rate, seed,
-                          replicas):
-        """The store of a seeded validation's warmup gradients, ``{(lifetime, unroll): grads}``.
-
-        A seeded validation draws the same lifetimes and minibatches every time, and its SGD
-        warmup moves the parameters along a path no policy changes: the first call records
-        each step's gradient, later calls replay them to advance the policies' states
-        without evaluating the optimizee (the same figures; on conv_train a replayed step
-        costs the learner's RNNProp forward instead of a forward and backward pass besides;
-        the policies' random draws are keyed by the seed, so they replay too). None (no
-        replay) without a seed, on several replicas, or when the gradients would take more
-        than ``REPLAY_BYTES``.
-
-        Only the latest setting is kept: a curriculum validates each stage with one setting,
-        so starting the next stage's store releases the finished stage's (up to
-        ``REPLAY_BYTES`` each, on the device).
-        """
-        if seed is None or warmup == 0 or replicas > 1:
-            return None
-        size = epochs * warmup * unroll_len * problem.num_params * 4
-        if size > REPLAY_BYTES:
-            return None
-        key = self._validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate,
-                                       seed)
-        if key not in self._warmups:
-            self._warmups = {key: {}}
-        return self._warmups[key]
-
-    @staticmethod
-    def _validation_setting(problem, unroll_len, epochs, depth, warmup, warmup_rate, seed):
-        """What a seeded validation's draws depend on: the key of its teacher scores and of
-        its recorded warmups. The depth too, as a lifetime's minibatches are drawn after the
-        previous lifetime's unrolls."""
-        return (problem, unroll_len, epochs, depth, warmup, float(warmup_rate), repr(seed),
-                tf.distribute.get_strategy().num_replicas_in_sync)
 
     @staticmethod
     def _reported(stats, validation):
@@ -695,8 +357,9 @@ class MetaTrainer:
             stats["teacher_meta_loss"] = []
         bar = keras.utils.Progbar(epochs * depth, unit_name="step") if progress else None
         cycle = depth + warmup
-        replay = self._warmup_gradients(problem, unroll_len, epochs, depth, warmup,
-                                        warmup_rate, seed, replicas) if validation else None
+        replay = self.validation_cache.warmup_store(
+            problem, unroll_len, epochs, depth, warmup, warmup_rate, seed,
+            replicas) if validation else None
         for i in range(epochs * cycle):
             if i % cycle == 0:
                 scale, learner, teachers = per_replica(
