@@ -80,9 +80,9 @@ def test_float64_variable_gets_the_float64_rnnprop_update(fused, monkeypatch):
         opt.apply_gradients([(tf.constant(g), var)])
     weights = {k: v.astype(np.float64) for k, v in opt.policy.get_weights().items()}
     expected = -np.sum(np_rnnprop(weights, grads), axis=0).reshape(3, 4)
-    assert var.dtype == "float64" and _state_dtypes(opt) == {"float64"}
     np.testing.assert_allclose(var.numpy(), expected, rtol=0, atol=1e-12)
     assert np.abs(expected).max() > 1e-2  # the comparison is not vacuous
+    assert var.dtype == "float64" and _state_dtypes(opt) == {"float64"}
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
