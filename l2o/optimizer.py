@@ -7,6 +7,11 @@ trained variable, one optimizer variable per leaf of ``policy.init_state(variabl
 ``tf.distribute`` strategies, and round-trips through ``.keras`` files (its config carries
 the policy's class, hyperparameters and weights; its variables carry the per-variable
 state and the iteration counter).
+
+It trains variables of every float dtype: the policy computes in :func:`compute_dtype` of
+the variable (float32 for float16, bfloat16 and float32; float64 for float64), its state
+variables are made in that dtype, and the update is cast to the variable's dtype when it is
+applied.
 """
 
 import keras
@@ -15,6 +20,25 @@ import tensorflow as tf
 
 from l2o.errors import L2OError
 from l2o.policies.base import Policy, build_policy
+
+
+def compute_dtype(variable_dtype):
+    """The dtype a policy computes in, and keeps its state in, for a variable of this dtype.
+
+    float64 variables: float64. The float32 learned weights widen to it exactly, so the
+    policy is the same function evaluated without rounding the variable's gradients to
+    float32 (which would flush gradients below about 1e-45 to zero, overflow ``g**2`` above
+    about 1e19, and make the analytical rules differ from Keras's own float64 optimizers).
+    float16 and bfloat16 variables: float32, as Keras's mixed precision keeps float32 master
+    weights. 16-bit arithmetic breaks the rules: ``epsilon = 1e-10`` is zero in float16 and
+    ``g**2`` overflows it above 256, and bfloat16's 8-bit mantissa stalls the moment averages
+    (``0.999 * v`` rounds back to ``v``). float32: float32, the meta-trained arithmetic.
+    """
+    dtype = tf.as_dtype(variable_dtype)
+    if not dtype.is_floating:
+        raise L2OError(f"LearnedOptimizer trains float variables (float16, bfloat16, float32, "
+                       f"float64), not {dtype.name} ones")
+    return tf.float64 if dtype == tf.float64 else tf.float32
 
 
 @keras.saving.register_keras_serializable(package="l2o")
@@ -53,8 +77,11 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
         self._state_structure = []
         self._state_slots = []
         for var in variables:
-            initial = self.policy.init_state(tf.zeros(var.shape, var.dtype))
-            leaves = tf.nest.flatten(initial)
+            dtype = compute_dtype(var.dtype)
+            initial = self.policy.init_state(tf.zeros(var.shape, dtype))
+            # float leaves in the compute dtype, whatever dtype the policy made them in
+            leaves = [tf.cast(leaf, dtype) if leaf.dtype.is_floating else leaf
+                      for leaf in tf.nest.flatten(initial)]
             slots = []
             for i, leaf in enumerate(leaves):
                 slot = self.add_variable(
@@ -73,8 +100,9 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         state, slots = self._state_of(variable)
-        param = tf.convert_to_tensor(variable)
-        gradient = tf.cast(tf.convert_to_tensor(gradient), param.dtype)
+        dtype = compute_dtype(variable.dtype)
+        param = tf.cast(tf.convert_to_tensor(variable), dtype)
+        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
         delta, new_state = self.policy.step(param, gradient, state, training=False)
         if self.warmup > 0:
             in_warmup = self.iterations < self.warmup
@@ -84,7 +112,7 @@ class LearnedOptimizer(keras.optimizers.Optimizer):
             delta = tf.where(in_warmup, self.warmup_rate * gradient, delta)
         for slot, value in zip(slots, tf.nest.flatten(new_state)):
             self.assign(slot, value)
-        self.assign_sub(variable, tf.cast(delta, param.dtype))
+        self.assign_sub(variable, tf.cast(delta, variable.dtype))
 
     def debug_summary(self, variables):
         """``{"<key>_<variable>": value}`` of the policy's debug state (choice logging)."""

@@ -5,6 +5,10 @@ correction" (``m/(1-b1)``, ``v/(1-b2)``) on which every tuned learning rate depe
 With ``trainable=True`` the learning rate, betas / rho and temperature are scalar
 ``tf.Variable``s that meta-training can tune; otherwise they are constants. ``epsilon``
 is never trainable.
+
+A rule computes in the dtype of the gradient it is given (float32, or float64 for float64
+variables in the Keras optimizer): trainable hyperparameters, float32 variables, are cast to
+it where they are read.
 """
 
 import tensorflow as tf
@@ -28,8 +32,16 @@ class Analytical(Policy):
             else:
                 setattr(self, key, float(value))
 
+    def _hyper(self, like, *names):
+        """The hyperparameters ``names`` in ``like``'s dtype: trainable ones are float32
+        variables (``tf.cast`` hands float32 reads back unchanged), others Python floats."""
+        values = [getattr(self, name) for name in names]
+        values = [tf.cast(v, like.dtype) if isinstance(v, tf.Variable) else v for v in values]
+        return values[0] if len(values) == 1 else values
+
     def _moments(self, grad, state):
-        return moments(grad, state["m"], state["v"], self.beta_1, self.beta_2)
+        beta_1, beta_2 = self._hyper(grad, "beta_1", "beta_2")
+        return moments(grad, state["m"], state["v"], beta_1, beta_2)
 
     def _moment_state(self, param):
         return {"m": tf.zeros_like(param), "v": tf.zeros_like(param)}
@@ -43,7 +55,7 @@ class SGDOptimizer(Analytical):
         self._set_hyperparameters(trainable, learning_rate=learning_rate)
 
     def step(self, param, grad, state, training=False):
-        return self.learning_rate * grad, state
+        return self._hyper(grad, "learning_rate") * grad, state
 
 
 @register
@@ -59,8 +71,9 @@ class MomentumOptimizer(Analytical):
         return {"m": tf.zeros_like(param)}
 
     def step(self, param, grad, state, training=False):
-        m = self.beta_1 * state["m"] + (1.0 - self.beta_1) * grad
-        return self.learning_rate * m, {"m": m}
+        learning_rate, beta_1 = self._hyper(grad, "learning_rate", "beta_1")
+        m = beta_1 * state["m"] + (1.0 - beta_1) * grad
+        return learning_rate * m, {"m": m}
 
 
 @register
@@ -77,8 +90,9 @@ class RMSPropOptimizer(Analytical):
         return {"v": tf.zeros_like(param)}
 
     def step(self, param, grad, state, training=False):
-        v = self.rho * state["v"] + (1.0 - self.rho) * tf.square(grad)
-        return self.learning_rate * grad / tf.sqrt(v + self.epsilon), {"v": v}
+        learning_rate, rho = self._hyper(grad, "learning_rate", "rho")
+        v = rho * state["v"] + (1.0 - rho) * tf.square(grad)
+        return learning_rate * grad / tf.sqrt(v + self.epsilon), {"v": v}
 
 
 @register
@@ -97,9 +111,10 @@ class AdamOptimizer(Analytical):
         return self._moment_state(param)
 
     def step(self, param, grad, state, training=False):
+        learning_rate, beta_1, beta_2 = self._hyper(grad, "learning_rate", "beta_1", "beta_2")
         m, v = self._moments(grad, state)
-        m_hat, v_hat = corrected(m, v, self.beta_1, self.beta_2)
-        return self.learning_rate * m_hat / tf.sqrt(v_hat + self.epsilon), {"m": m, "v": v}
+        m_hat, v_hat = corrected(m, v, beta_1, beta_2)
+        return learning_rate * m_hat / tf.sqrt(v_hat + self.epsilon), {"m": m, "v": v}
 
 
 class _SignFamily(Analytical):
@@ -127,7 +142,8 @@ class _SignFamily(Analytical):
         d = tf.sqrt(v + self.epsilon)
         agreement = tf.tanh(grad / d) * tf.tanh(m / d)
         direction = grad / d if self.adaptive else grad
-        return self.learning_rate * self._factor(agreement) * direction, {"m": m, "v": v}
+        learning_rate = self._hyper(grad, "learning_rate")
+        return learning_rate * self._factor(agreement) * direction, {"m": m, "v": v}
 
 
 @register

@@ -120,8 +120,9 @@ class Policy(tf.Module):
 
     def debug_summary(self, state, param):
         """Debug values of a state: its ``_`` entries averaged over the coordinates."""
-        size = tf.cast(tf.size(param), tf.float32)
-        return {k: v / size for k, v in state.items() if isinstance(k, str) and k.startswith("_")}
+        size = tf.size(param)
+        return {k: v / tf.cast(size, v.dtype) for k, v in state.items()
+                if isinstance(k, str) and k.startswith("_")}
 
     # -- weights ------------------------------------------------------------------------
 

@@ -8,6 +8,9 @@ that compute their candidate terms inline instead of through pool members.
 Deviation from the reference: the softmax is max-shifted (the reference exponentiated raw
 logits and overflowed to NaN for large ones); the result is unchanged up to the ``+eps``
 of the denominator. The networks are not perturbable.
+
+A choice policy computes in its parameter's dtype (float32, or float64 for float64 variables
+in the Keras optimizer): its LSTM state, meta features and debug sums are made in that dtype.
 """
 
 import numpy as np
@@ -126,14 +129,14 @@ class AbstractChoiceOptimizer(Policy):
             self.lr_multiplier = Dense(layers[-1], k, kernel_initializer="zeros")
 
     def init_state(self, param):
-        state = stack_state(self.recurrent, tf.size(param))
+        state = stack_state(self.recurrent, tf.size(param), param.dtype)
         if self.use_meta_features:
             state["time"] = tf.constant(0, tf.int64)
         state["choices"] = [member.init_state(param) for member in self.pool]
         if self.debug:
-            state["_choices"] = tf.zeros([len(self.pool)])
+            state["_choices"] = tf.zeros([len(self.pool)], param.dtype)
             if self.lr_multiplier_scale > 0:
-                state["_learning_rate"] = tf.zeros([len(self.pool)])
+                state["_learning_rate"] = tf.zeros([len(self.pool)], param.dtype)
         return state
 
     def warmup_mask(self, state, new_state):
@@ -142,10 +145,11 @@ class AbstractChoiceOptimizer(Policy):
         return _hold_rnn(state, new_state)
 
     def _meta_features(self, param, time, rows):
-        """``[tau, rank==1, rank==2, rank==3]`` repeated for every coordinate, [N, 4]."""
+        """``[tau, rank==1, rank==2, rank==3]`` repeated for every coordinate, [N, 4], in
+        ``param``'s dtype."""
         rank = param.shape.rank
-        tau = tf.cast(time, tf.float32) / self.time_scale
-        flags = tf.constant([float(rank == r) for r in (1, 2, 3)], tf.float32)
+        tau = tf.cast(time, param.dtype) / self.time_scale
+        flags = tf.constant([float(rank == r) for r in (1, 2, 3)], param.dtype)
         features = tf.concat([tf.reshape(tau, [1]), flags], 0)
         return tf.broadcast_to(features[None, :], [rows, 4])
 
@@ -200,11 +204,11 @@ class ChoiceOptimizer(Policy):
         self.choice = Dense(layers[-1], 2)
 
     def init_state(self, param):
-        state = stack_state(self.recurrent, tf.size(param))
+        state = stack_state(self.recurrent, tf.size(param), param.dtype)
         state["m"] = tf.zeros_like(param)
         state["v"] = tf.zeros_like(param)
         if self.debug:
-            state["_choices"] = tf.zeros([2])
+            state["_choices"] = tf.zeros([2], param.dtype)
         return state
 
     def step(self, param, grad, state, training=False):
@@ -270,12 +274,12 @@ class ChoiceLargeOptimizer(Policy):
         self.choice = Dense(layers[-1], len(LARGE_TERMS))
 
     def init_state(self, param):
-        state = stack_state(self.recurrent, tf.size(param))
+        state = stack_state(self.recurrent, tf.size(param), param.dtype)
         state["m"] = tf.zeros_like(param)
         state["v"] = tf.zeros_like(param)
         state["time"] = tf.constant(0, tf.int64)
         if self.debug:
-            state["_choices"] = tf.zeros([len(LARGE_TERMS)])
+            state["_choices"] = tf.zeros([len(LARGE_TERMS)], param.dtype)
         return state
 
     def step(self, param, grad, state, training=False):
@@ -284,14 +288,14 @@ class ChoiceLargeOptimizer(Policy):
                                                   self.beta_2, self.epsilon)
         m_tilde, g_tilde = _rows(m_tilde), _rows(g_tilde)
         g, m_rows = _rows(grad), _rows(m)
-        phi = 1.0 / (1.0 + tf.cast(state["time"], tf.float32) / self.time_scale)
+        phi = 1.0 / (1.0 + tf.cast(state["time"], grad.dtype) / self.time_scale)
         x = tf.concat([g, m_rows, g_tilde, m_tilde, tf.fill(tf.shape(g), phi)], 1)
         h, new_state = run_stack(self.recurrent, x, state, read)
         weights = softmax(self.choice(h, read), 0.0, training, self.epsilon)
         agreement = tf.tanh(g_tilde) * tf.tanh(m_tilde)
         terms = tf.concat([g, m_rows, g_tilde, m_tilde, tf.exp(agreement) * g,
                            (1.0 + agreement) * g], 1)
-        rates = tf.constant(self.learning_rates, tf.float32)
+        rates = tf.constant(self.learning_rates, grad.dtype)
         delta = tf.reduce_sum(rates * weights * terms, axis=1)
         new_state["m"] = m
         new_state["v"] = v

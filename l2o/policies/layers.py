@@ -12,6 +12,10 @@ from: LSTM ``kernel`` [in, 4u], ``recurrent_kernel`` [u, 4u], ``bias`` [4u] with
 
 The feature-major LSTM step (:meth:`LSTM.columns`) has a fused form, used by default for the
 Keras activations (sigmoid gates, tanh cell): see :func:`fused_columns_step`.
+
+The weights are float32. A layer computes in the dtype of its inputs and state: every weight
+read is cast to it (a no-op for float32, an exact widening for float64), so the same policy
+runs on float64 coordinates without rounding them to float32.
 """
 
 import keras
@@ -91,6 +95,12 @@ def _identity(w):
     return tf.convert_to_tensor(w)
 
 
+def _read_as(read, weight, dtype):
+    """``read(weight)`` in ``dtype``: the float32 weight, perturbed when training, cast to the
+    dtype the layer computes in (``tf.cast`` returns float32 reads unchanged)."""
+    return tf.cast(read(weight), dtype)
+
+
 def _activation(name):
     return keras.activations.get(name)
 
@@ -110,12 +120,13 @@ class Dense(tf.Module):
         self.bias = tf.Variable(_init(bias_initializer, (units,)), name="bias")
 
     def __call__(self, x, read=_identity):
-        return self.activation(tf.matmul(x, read(self.kernel)) + read(self.bias))
+        kernel, bias = (_read_as(read, w, x.dtype) for w in (self.kernel, self.bias))
+        return self.activation(tf.matmul(x, kernel) + bias)
 
     def columns(self, x, read=_identity):
         """The same layer on feature-major input: ``x`` [in, N] -> [units, N]."""
-        out = tf.matmul(read(self.kernel), x, transpose_a=True) + read(self.bias)[:, None]
-        return self.activation(out)
+        kernel, bias = (_read_as(read, w, x.dtype) for w in (self.kernel, self.bias))
+        return self.activation(tf.matmul(kernel, x, transpose_a=True) + bias[:, None])
 
 
 class LSTM(tf.Module):
@@ -139,9 +150,9 @@ class LSTM(tf.Module):
                 bias = tf.concat([bias[:units], tf.ones([units]), bias[2 * units:]], 0)
             self.bias = tf.Variable(bias, name="bias")
 
-    def initial_state(self, n):
-        """Zero ``[h, c]`` for ``n`` coordinates."""
-        zeros = tf.zeros([n, self.units])
+    def initial_state(self, n, dtype=tf.float32):
+        """Zero ``[h, c]`` for ``n`` coordinates, in the dtype the layer will compute in."""
+        zeros = tf.zeros([n, self.units], dtype)
         return [zeros, zeros]
 
     @property
@@ -153,9 +164,10 @@ class LSTM(tf.Module):
 
     def __call__(self, x, state, read=_identity):
         h, c = state
-        z = tf.matmul(x, read(self.kernel)) + tf.matmul(h, read(self.recurrent_kernel))
+        z = (tf.matmul(x, _read_as(read, self.kernel, x.dtype))
+             + tf.matmul(h, _read_as(read, self.recurrent_kernel, x.dtype)))
         if self.use_bias:
-            z = z + read(self.bias)
+            z = z + _read_as(read, self.bias, x.dtype)
         zi, zf, zc, zo = tf.split(z, 4, axis=1)
         i = self.recurrent_activation(zi)
         f = self.recurrent_activation(zf)
@@ -177,7 +189,8 @@ class LSTM(tf.Module):
         With the Keras activations (sigmoid, tanh) and float32 tensors the step is fused
         (:func:`fused_columns_step`, unless :data:`FUSED_LSTM` is off): same maths up to
         float rounding; on the 18k-parameter benchmark an RNNProp step takes about 0.6-0.75x
-        the unfused time forward and 0.85-0.9x forward + backward.
+        the unfused time forward and 0.85-0.9x forward + backward. Other dtypes (float64)
+        take the unfused step, with the stacked weights cast to the state's dtype.
         """
         units = self.units
         h, c = state
@@ -186,10 +199,11 @@ class LSTM(tf.Module):
         if self.use_bias:
             pieces.append(read(self.bias)[None])
             inputs.append(ones)
+        weights = tf.cast(tf.concat(pieces, axis=0), c.dtype)
         if self.fused and c.dtype == tf.float32:
-            h, c = fused_columns_step(tf.concat(pieces, axis=0), tf.concat(inputs, axis=0), c)
+            h, c = fused_columns_step(weights, tf.concat(inputs, axis=0), c)
             return h, [h, c]
-        z = tf.matmul(tf.concat(pieces, axis=0), tf.concat(inputs, axis=0), transpose_a=True)
+        z = tf.matmul(weights, tf.concat(inputs, axis=0), transpose_a=True)
         z_if, z_c, z_o = tf.split(z, [2 * units, units, units], axis=0)
         i, f = tf.split(self.recurrent_activation(z_if), 2, axis=0)
         c = f * c + i * self.activation(z_c)
@@ -224,8 +238,9 @@ def run_stack(stack, x, state, read):
     return x, new_state
 
 
-def stack_state(stack, n):
-    return {f"rnn_{i}": layer.initial_state(n) for i, layer in enumerate(stack)}
+def stack_state(stack, n, dtype=tf.float32):
+    """Zero row-major states ``{"rnn_i": [h, c]}``, each [n, units], in ``dtype``."""
+    return {f"rnn_{i}": layer.initial_state(n, dtype) for i, layer in enumerate(stack)}
 
 
 def run_columns(stack, rows, state, read):
@@ -238,10 +253,11 @@ def run_columns(stack, rows, state, read):
     return h, new_state
 
 
-def column_state(stack, n):
-    """Zero feature-major states ``{"rnn_i": [h, c]}``, each [units, n]."""
+def column_state(stack, n, dtype=tf.float32):
+    """Zero feature-major states ``{"rnn_i": [h, c]}``, each [units, n], in ``dtype`` (the
+    dtype the policy computes in: the state must match the features it is concatenated with)."""
     out = {}
     for i, layer in enumerate(stack):
-        zeros = tf.zeros(tf.stack([layer.units, n]))
+        zeros = tf.zeros(tf.stack([layer.units, n]), dtype)
         out[f"rnn_{i}"] = [zeros, zeros]
     return out

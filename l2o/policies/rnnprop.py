@@ -39,8 +39,9 @@ class _RNNPropFamily(Policy):
         self.delta = Dense(list(layers)[-1], 1, activation="tanh")
 
     def init_state(self, param):
+        """Moments and LSTM state in ``param``'s dtype: the policy computes in that dtype."""
         n = tf.size(param)
-        state = column_state(self.recurrent, n)
+        state = column_state(self.recurrent, n, param.dtype)
         state["m"] = tf.zeros_like(param)
         state["v"] = tf.zeros_like(param)
         return state
