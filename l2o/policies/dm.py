@@ -27,7 +27,7 @@ class DMOptimizer(Policy):
         self.delta = Dense(layers[-1], 1)
 
     def init_state(self, param):
-        rnn = stack_state(self.recurrent, tf.size(param))
+        rnn = stack_state(self.recurrent, tf.size(param), param.dtype)
         return {f"lstm_{i}": rnn[f"rnn_{i}"] for i in range(len(self.recurrent))}
 
     def step(self, param, grad, state, training=False):
