@@ -215,3 +215,42 @@ def test_command_reports_a_missing_file_in_one_line(tree, tmp_path):
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert "rmsprop" in lines[0] and "present: adam" in lines[0]
     assert not (tmp_path / "x.png").exists()
+
+
+def _replicate(final, best_val, runs=2):
+    """An evaluation record whose runs end at ``final`` (training) and bottom out at
+    ``best_val`` (validation), with a little run-to-run spread that averages out."""
+    spread = np.linspace(-0.1, 0.1, runs)[:, None]
+    loss = np.array([[1.0, 0.5, final]]) * (1 + spread)
+    val = np.array([[1.0, best_val, 2 * best_val]]) * (1 + spread)
+    return {"loss": loss, "val_loss": val}
+
+
+def test_meta_stability_by_hand():
+    recipes = {"none": [_replicate(0.1, 0.3), _replicate(0.6, 0.2), _replicate(0.2, 0.4)],
+               "gaussian": [_replicate(0.2, 0.3), _replicate(0.3, 0.3),
+                            _replicate(np.nan, 0.3)]}
+    rows = plot.meta_stability(recipes, reference="none")
+    none, gaussian = rows["none"], rows["gaussian"]
+    assert none["replicates"] == 3
+    finals = np.array([0.1, 0.6, 0.2])  # each replicate's mean over its runs
+    assert none["final_loss"]["mean"] == pytest.approx(finals.mean())
+    assert none["final_loss"]["std"] == pytest.approx(finals.std())
+    assert none["final_loss"]["worst"] == pytest.approx(0.6)  # the highest loss
+    assert none["best_val_loss"]["mean"] == pytest.approx(0.3)
+    assert none["best_val_loss"]["worst"] == pytest.approx(0.4)
+    assert none["final_loss"]["spread_ratio"] == pytest.approx(1.0)
+    # a replicate that diverged is missing, not averaged in
+    assert gaussian["final_loss"]["finite"] == 2
+    assert gaussian["final_loss"]["mean"] == pytest.approx(0.25)
+    assert gaussian["final_loss"]["spread_ratio"] == pytest.approx(0.05 / finals.std())
+    assert gaussian["best_val_loss"]["std"] == pytest.approx(0.0)
+    assert none["val_stability"]["mean"] == pytest.approx(
+        np.mean([np.mean(plot.eval_stats(r)["val_stability"]) for r in recipes["none"]]))
+    table = plot.stability_table(recipes, reference="none",
+                                 baselines={"Adam, lr 0.005": _replicate(0.15, 0.25, runs=5)})
+    lines = table.splitlines()
+    assert lines[2].startswith(f"| none | 3 | {finals.mean():.4g} ± {finals.std():.2g} | 0.6 | 1.00 |")
+    assert lines[4].startswith("| Adam, lr 0.005 | (5 runs) | 0.15 ± ")
+    with pytest.raises(L2OError, match="reference"):
+        plot.meta_stability(recipes, reference="pgd")

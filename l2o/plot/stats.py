@@ -117,3 +117,96 @@ def stats_table(results, stats=None):
         cells = [_cell(entry[s]) if s in entry else "n/a" for s in stats]
         lines.append(f"| {label} | {runs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+#: The per-replicate figures of :func:`meta_stability`, in table order.
+STABILITY_FIGURES = ("final_loss", "best_val_loss")
+
+
+def run_figures(record):
+    """Per evaluation run of one record: ``final_loss`` (the training loss after the last
+    epoch), ``best_val_loss`` (the run's lowest validation loss; raw losses, as the README's
+    tables give them) and ``val_stability`` (:func:`eval_stats`'s spread of the log
+    validation loss around its smoothed curve), the last two only with a validation loss."""
+    figures = {"final_loss": _curves(record, "loss")[:, -1]}
+    if "val_loss" in record:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            figures["best_val_loss"] = np.nanmin(_curves(record, "val_loss"), axis=1)
+        figures["val_stability"] = eval_stats(record)["val_stability"]
+    return figures
+
+
+def replicate_figures(record):
+    """One replicate's figures on one problem: :func:`run_figures` averaged over its runs
+    (runs whose figure is not finite count as missing; NaN if all are)."""
+    return {key: summarize(values)[0] for key, values in run_figures(record).items()}
+
+
+def meta_stability(recipes, reference=None):
+    """The paper's stability measures of several recipes, each trained as several replicates.
+
+    ``recipes`` maps a recipe's label to the evaluation records of its replicates on one
+    problem (one record per replicate, runs on axis 0). For each recipe and each of
+    :data:`STABILITY_FIGURES` (a replicate's figure is the mean over its evaluation runs):
+    the replicates' ``mean``, ``std`` (population) and ``worst`` (the highest loss), and
+    ``spread_ratio``, the std divided by the ``reference`` recipe's (the unperturbed arm);
+    ``val_stability`` is the replicates' mean evaluation stability, ``replicates`` their
+    number. Meta-stability is the spread across replicates: a recipe whose replicates end
+    alike has a small std and a worst close to its mean.
+    """
+    if reference is not None and reference not in recipes:
+        raise L2OError(f"reference recipe '{reference}' is not among {', '.join(recipes)}")
+    out = {}
+    for label, records in recipes.items():
+        if not records:
+            raise L2OError(f"recipe '{label}' has no replicate records")
+        figures = [replicate_figures(record) for record in records]
+        row = {"replicates": len(figures)}
+        for key in STABILITY_FIGURES + ("val_stability",):
+            values = np.array([f.get(key, np.nan) for f in figures], dtype=np.float64)
+            mean, std, n = summarize(values)
+            row[key] = {"mean": mean, "std": std,
+                        "worst": float(np.max(values[np.isfinite(values)])) if n else float("nan"),
+                        "finite": n}
+        out[label] = row
+    for label, row in out.items():
+        for key in STABILITY_FIGURES:
+            base = out[reference][key]["std"] if reference is not None else float("nan")
+            row[key]["spread_ratio"] = (row[key]["std"] / base if base and np.isfinite(base)
+                                        else float("nan"))
+    return out
+
+
+def stability_table(recipes, reference=None, baselines=None):
+    """A markdown table of :func:`meta_stability`: one row per recipe, then one per baseline.
+
+    ``baselines`` maps a label (e.g. "Adam, lr 0.005") to the evaluation record of that
+    optimizer from the same run: its figures are means (± std) over its runs, the yardstick
+    beside the recipes' replicate means.
+    """
+    rows = meta_stability(recipes, reference)
+    head = ["recipe", "replicates"]
+    for key in STABILITY_FIGURES:
+        head += [f"{key} mean ± std", f"{key} worst", f"{key} std / {reference or 'ref'}"]
+    head.append("val_stability")
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for label, row in rows.items():
+        cells = [label, str(row["replicates"])]
+        for key in STABILITY_FIGURES:
+            figure = row[key]
+            cells += [f"{figure['mean']:.4g} ± {figure['std']:.2g}", f"{figure['worst']:.4g}",
+                      "n/a" if not np.isfinite(figure["spread_ratio"])
+                      else f"{figure['spread_ratio']:.2f}"]
+        cells.append(f"{row['val_stability']['mean']:.3g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    for label, record in (baselines or {}).items():
+        runs = run_figures(record)
+        cells = [label, f"({len(runs['final_loss'])} runs)"]
+        for key in STABILITY_FIGURES:
+            mean, std, n = summarize(runs.get(key, [np.nan]))
+            cells += [f"{mean:.4g} ± {std:.2g}" if n else "n/a", "", ""]
+        stability = runs.get("val_stability")
+        cells.append("" if stability is None else f"{summarize(stability)[0]:.3g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
