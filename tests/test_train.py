@@ -734,11 +734,20 @@ def test_a_training_step_draws_by_its_key_whatever_the_graph(kind):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_seeded_validation_of_a_noisy_learner_is_repeatable():
+class StillProblem(TinyProblem):
+    """TinyProblem with the same minibatches whatever the seed: only the noise can differ."""
+
+    def sample(self, unroll_len, rng):
+        return np.zeros((unroll_len, 1), np.float32), np.zeros((unroll_len, 1), np.int32)
+
+
+def test_seeded_calls_of_a_noisy_learner_repeat_and_other_seeds_draw_other_noise():
+    """A period's seed reaches the draws: the same seed twice gives the same figure, another
+    seed (another period of the run) other noise, on the same minibatches."""
     noisy = _trainer(build_policy(*DRAWING["input_noise"]), validation_noise=True)
 
     def score(seed):
-        return noisy.train([TinyProblem()], 3, 0.0, epochs=1, depth=2, validation=True,
+        return noisy.train([StillProblem()], 3, 0.0, epochs=1, depth=2, validation=True,
                            seed=seed, progress=False)["mean"]["meta_loss"]
 
     first = score(5)
