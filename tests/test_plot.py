@@ -254,3 +254,21 @@ def test_meta_stability_by_hand():
     assert lines[4].startswith("| Adam, lr 0.005 | (5 runs) | 0.15 ± ")
     with pytest.raises(L2OError, match="reference"):
         plot.meta_stability(recipes, reference="pgd")
+
+
+def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
+    from l2o.plot.__main__ import main
+
+    folder = tree / "results" / "rnnprop" / "min-max"
+    assert main(["--problem=conv_train", f"--stability=mm:{folder}", "--reference=mm",
+                 "--baselines=adam", f"--baseline-root={tree / 'baseline'}"]) == 0
+    out = capsys.readouterr().out
+    assert "mm: 2 replicates" in out
+    # replicate 1 (3 runs, its default checkpoint) and replicate 2 (2 runs) are one figure each
+    first, second = (plot.replicate_figures(plot.load_eval(folder / n, "conv_train"))
+                     for n in ("1", "2"))
+    finals = np.array([first["final_loss"], second["final_loss"]])
+    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | 1.00 |" \
+        in out
+    assert "| adam | (3 runs) |" in out
+    assert main(["--problem=conv_train", "--stability=mm"]) == 2

@@ -4,10 +4,16 @@
         --results=results/rnnprop/min-max/1,results/rnnprop/mean --baselines=adam,rmsprop \\
         --baseline-root=baseline --out=figures/conv_train.png
     python -m l2o.plot --training=results/rnnprop/min-max/1 --out=figures/min-max_1.png
+    python -m l2o.plot --problem=conv_train --stability=none:experiments/stability/none,\
+        gaussian:experiments/stability/gaussian --reference=none --baselines=adam
 
 A ``--results`` entry is an experiment folder, a folder of replicate experiments (their runs are
 pooled) or an ``.npz`` file; ``path:checkpoint`` picks a checkpoint (``stage_3.7.0``, ``3.7.0``).
 Prints the files read, a markdown table of per-run statistics and, last, the PNG written.
+``--stability`` instead prints the meta-stability table of recipes trained as several
+replicates (``label:folder``, the folder holding one experiment per replicate): the
+replicates' mean, std and worst final and best validation loss, and the std's ratio to the
+``--reference`` recipe's, with the ``--baselines`` beside them.
 Errors are one line on stderr with exit status 2.
 """
 
@@ -18,8 +24,8 @@ from pathlib import Path
 from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, load_baseline,
-                              load_entry, load_training)
-from l2o.plot.stats import stats_table
+                              load_entry, load_replicates, load_training)
+from l2o.plot.stats import stability_table, stats_table
 from l2o.results import base_name
 
 
@@ -47,6 +53,11 @@ def _parser():
                         help="x axis of the per-epoch panels (epoch)")
     parser.add_argument("--window", type=int, default=100,
                         help="moving-average window of the per-batch panel (100)")
+    parser.add_argument("--stability", default="",
+                        help="comma list of label:folder, each folder the replicates of a "
+                             "recipe: print their meta-stability table")
+    parser.add_argument("--reference", default=None,
+                        help="--stability label whose std the others are divided by")
     parser.add_argument("--training", default=None,
                         help="experiment folder whose summary.csv to plot instead")
     parser.add_argument("--out", default=None, help="PNG to write (figures/<name>.png)")
@@ -122,6 +133,26 @@ def _compare(args):
     print(written)
 
 
+def _stability(args):
+    """The meta-stability table of the ``--stability`` recipes, baselines beside."""
+    if not args.problem:
+        raise L2OError("--problem is required (e.g. --problem=conv_train)")
+    recipes = {}
+    for item in _split(args.stability):
+        label, sep, folder = item.partition(":")
+        if not sep or not label or not folder:
+            raise L2OError(f"--stability entries are label:folder, got '{item}'")
+        pooled = load_replicates(folder, args.problem, args.checkpoint)
+        replicate = pooled.pop("replicate")
+        recipes[label] = [{k: v[replicate == r] for k, v in pooled.items()}
+                          for r in sorted(set(replicate.tolist()))]
+        print(f"{label}: {len(recipes[label])} replicates in {folder}")
+    baselines = {name: load_baseline(args.baseline_root, name, args.problem)
+                 for name in _split(args.baselines)}
+    print()
+    print(stability_table(recipes, reference=args.reference, baselines=baselines))
+
+
 def _training(args):
     directory = Path(args.training)
     summary = load_training(directory)
@@ -148,6 +179,8 @@ def main(argv=None):
                 raise L2OError("--training draws one experiment's curves; give it without "
                                "--results / --baselines")
             _training(args)
+        elif args.stability:
+            _stability(args)
         else:
             _compare(args)
     except L2OError as error:
