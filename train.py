@@ -39,7 +39,9 @@ SCRIPT = cli.Script(
     notes="""Any other --a/b/c=value is a config override, applied after the presets in the
 order given: the path walks the config (dict keys, list indices, '*' appends to a list) and the
 value is a Python literal (3, 0.1, [20], {'type': 'list', 'values': [1, 2]}, true, None);
-other text stays a string. Examples:
+other text stays a string. A value must be of the kind of the one it replaces (true/false,
+a whole number, a number, text, a list, a dict; the strategy's schedules also take a number,
+a list or a dict; a None takes anything). Examples:
   --strategy/num_periods=5   --training/teachers/*={'class_name': 'SGD', 'config': {}}
   --policy/perturbation/config/step_size=0.01   (after a perturbation preset such as fgsm)""",
 )
