@@ -163,6 +163,11 @@ class Flag(NamedTuple):
 
 HELP = Flag("help", bool, False, "print this table and exit (also -h)")
 
+#: The flag of the scripts that write evaluation files (see :func:`l2o.results.check_evaluation_file`).
+OVERWRITE = Flag("overwrite", bool, False,
+                 "replace an evaluation file that holds other settings (otherwise refused)")
+OVERWRITE_HINT = "pass --overwrite to replace it, or write elsewhere with another --directory"
+
 
 def device_flags(vram=12000, repeats=False):
     """The device flags every script takes (see :func:`l2o.devices.create_strategy`).
