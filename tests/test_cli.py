@@ -245,6 +245,12 @@ def test_help_prints_the_argument_table(tmp_path, script, args, flags):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("script", ["train.py", "resume.py", "evaluate.py", "baseline.py",
+                                    "gridsearch.py"])
+def test_the_readme_shows_each_script_s_help_table(script):
+    assert load_script(script).SCRIPT.table() in (REPO / "README.md").read_text()
+
+
 def test_list_presets_names_every_preset(tmp_path):
     done = run("train.py", "--list-presets", cwd=tmp_path)
     assert done.returncode == 0
