@@ -3,7 +3,9 @@
     python baseline.py --problem=conv_train,conv_wider --optimizer=adam --repeat=10
 
 Writes ``<directory>/<optimizer>/<problem>.npz`` (atomically), with the same arrays as
-evaluate.py's ``eval/<problem>/<checkpoint>.npz``, so both plot side by side.
+evaluate.py's ``eval/<problem>/<checkpoint>.npz``, so both plot side by side. A file there
+that holds other settings (another seed, repeat, dataset, ...) is refused before anything
+runs, unless ``--overwrite``.
 """
 
 from pathlib import Path
@@ -30,6 +32,7 @@ SCRIPT = cli.Script(
                                       "their own (a quick look)", shown="the problem's"),
         cli.Flag("seed", int, None, "seed of run 0 (run i uses seed + i): models, shuffles",
                  shown="random"),
+        cli.OVERWRITE,
         *cli.device_flags(repeats=True),
     ),
 )
@@ -50,10 +53,20 @@ def main(argv):
     from l2o.errors import unknown
     from l2o.evaluate import BASELINES, get_eval_problem, is_function_problem, make_baseline
     from l2o.evaluate import run_repeats
-    from l2o.results import evaluation_record, save_evaluation
+    from l2o.results import check_evaluation_file, evaluation_record, save_evaluation
 
     if args.optimizer not in BASELINES:
         raise unknown("baseline optimizer", args.optimizer, BASELINES)
+    work = []  # every file is checked before the first fit
+    for problem in problems:
+        spec = get_eval_problem(problem, dataset=args.dataset)
+        if args.epochs is not None and not is_function_problem(spec):
+            spec["epochs"] = args.epochs
+        settings = evaluation_record(problem, spec, args.repeat, args.seed,
+                                     optimizer=args.optimizer, keras=args.keras)
+        path = output / args.optimizer / f"{problem}.npz"
+        check_evaluation_file(path, settings, args.overwrite, hint=cli.OVERWRITE_HINT)
+        work.append((problem, spec, settings, path))
     strategy = cli.create_devices(args)
 
     def make_optimizer():
@@ -61,17 +74,12 @@ def main(argv):
 
     make_optimizer()  # an optimizer that cannot be built fails before any fit
     written = []
-    for problem in problems:
-        spec = get_eval_problem(problem, dataset=args.dataset)
-        if args.epochs is not None and not is_function_problem(spec):
-            spec["epochs"] = args.epochs
+    for problem, spec, settings, path in work:
         print(f"Evaluating baseline {args.optimizer} on {problem}: repeat={args.repeat}",
               flush=True)
         with cli.problem_scope(strategy, problem):
             results = run_repeats(make_optimizer, spec, args.repeat, seed=args.seed)
-        settings = evaluation_record(problem, spec, args.repeat, args.seed,
-                                     optimizer=args.optimizer, keras=args.keras)
-        path = save_evaluation(output / args.optimizer / f"{problem}.npz", results, settings)
+        save_evaluation(path, results, settings)
         print(f"Saved baseline: {path}", flush=True)
         written.append(path)
     print(f"Wrote {len(written)} baseline file(s):")

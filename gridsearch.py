@@ -5,7 +5,8 @@
 
 Writes ``<directory>/<policy>/<problem>/<lr>.npz`` (atomically, with its settings; the same
 arrays as baseline.py) and prints the best learning rate of each rule and problem (lowest
-mean final training loss). A point already written with the same settings is reused.
+mean final training loss). A point already written with the same settings is reused; one
+written with other settings is refused before anything runs, unless ``--overwrite``.
 """
 
 from l2o import cli
@@ -30,6 +31,7 @@ SCRIPT = cli.Script(
                                       "their own", shown="the problem's"),
         cli.Flag("seed", int, None, "seed of run 0 (run i uses seed + i); the same seeds for "
                                     "every learning rate", shown="random"),
+        cli.OVERWRITE,
         *cli.device_flags(repeats=True),
     ),
 )
@@ -61,19 +63,23 @@ def main(argv):
     policies = cli.split_list(args.policy)
 
     from l2o.errors import unknown
-    from l2o.evaluate.gridsearch import GRID_POLICIES, grid_search
+    from l2o.evaluate.gridsearch import GRID_POLICIES, check_grid_points, grid_search
 
     for policy in policies:
         if policy not in GRID_POLICIES:
             raise unknown("grid-search policy", policy, GRID_POLICIES)
+    point = dict(dataset=args.dataset, epochs=args.epochs, seed=args.seed, use_keras=args.keras)
+    for problem in problems:  # every file is checked before the first fit
+        for policy in policies:
+            check_grid_points(args.directory, policy, problem, grid, args.repeat,
+                              overwrite=args.overwrite, hint=cli.OVERWRITE_HINT, **point)
     strategy = cli.create_devices(args)
     best = []
     for problem in problems:
         for policy in policies:
             with cli.problem_scope(strategy, problem):
                 lr, _ = grid_search(args.directory, policy, problem, grid, args.repeat,
-                                    dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-                                    use_keras=args.keras)
+                                    overwrite=args.overwrite, **point)
             best.append(f"  {policy} on {problem}: best learning rate {lr:g}")
     print("Best learning rates (lowest mean final training loss):")
     print("\n".join(best))

@@ -2,7 +2,8 @@
 
     python resume.py results/rnnprop/min-max/1
 
-The same as running train.py again with the original arguments, without having to repeat them.
+The same as running train.py again with the original arguments, without having to repeat them,
+on one machine or several (TF_CONFIG, SLURM: only the chief writes the folder).
 """
 
 from l2o import cli
@@ -30,11 +31,12 @@ def main(argv):
 
     cli.check_strategy_settings(read_config(directory))
 
-    strategy = cli.create_devices(args)  # built and trained in its scope, as in train.py
+    strategy = cli.create_devices(args)
     from l2o.strategy import build_from_config
 
-    with strategy.scope():
-        build_from_config(directory, info=args.info).train()
+    # as train.py: in the strategy's scope; with several workers only the chief writes
+    cli.train_on_workers(strategy, directory,
+                         lambda folder: build_from_config(folder, info=args.info))
     return 0
 
 

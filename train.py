@@ -9,8 +9,6 @@ folder holds a different config), so a typo fails at once and the folder is unto
 the devices are configured, everything is built, and training runs.
 """
 
-import contextlib
-
 from l2o import cli
 
 SCRIPT = cli.Script(
@@ -39,7 +37,9 @@ SCRIPT = cli.Script(
     notes="""Any other --a/b/c=value is a config override, applied after the presets in the
 order given: the path walks the config (dict keys, list indices, '*' appends to a list) and the
 value is a Python literal (3, 0.1, [20], {'type': 'list', 'values': [1, 2]}, true, None);
-other text stays a string. Examples:
+other text stays a string. A value must be of the kind of the one it replaces (true/false,
+a whole number, a number, text, a list, a dict; the strategy's schedules also take a number,
+a list or a dict; a None takes anything). Examples:
   --strategy/num_periods=5   --training/teachers/*={'class_name': 'SGD', 'config': {}}
   --policy/perturbation/config/step_size=0.01   (after a perturbation preset such as fgsm)""",
 )
@@ -93,44 +93,15 @@ def main(argv):
     check_directory(args.directory, config)
 
     # Everything is built and trained inside the strategy's scope: with several devices each
-    # replica meta-trains on its own optimizee, meta-gradients are summed across replicas.
+    # replica meta-trains on its own optimizee, meta-gradients are summed across replicas;
+    # with several workers only the chief writes --directory (see cli.train_on_workers).
     strategy = cli.create_devices(args)
-    from l2o import devices
-    from l2o.results import private_copy
     from l2o.strategy import build
 
-    # Several workers run this same command: only the chief writes --directory; the others
-    # resume from a private copy of it and write there (removed at the end).
-    chief = devices.is_chief(strategy)
-    folder = contextlib.nullcontext(args.directory) if chief else private_copy(args.directory)
-    with strategy.scope(), folder as directory:
-        if not chief:
-            print(f"Worker {strategy.cluster_resolver.task_id}: not the chief, so nothing is "
-                  f"written to {args.directory} (this worker's copy: {directory})", flush=True)
-        experiment = build(config, (), directory=directory, strict=True, info=args.info)
-        if args.initialize:
-            if chief:
-                print(f"Initialized {args.directory} (config.json written); run again without "
-                      "--initialize to train")
-            return 0
-        devices.check_workers_agree(strategy, len(experiment.summary),
-                                    "the number of finished periods in summary.csv")
-        try:
-            experiment.train()
-        except Exception as err:
-            lost = devices.worker_failure(strategy, err)
-            if lost is None:
-                raise
-            raise lost from None
-        difference = devices.worker_weight_difference(strategy, experiment.policy.get_weights())
-        if difference is not None:
-            if difference > 1e-6:
-                raise cli.L2OError(f"the workers ended with different policy weights (largest "
-                                   f"difference {difference:.3g}); the run is not synchronised")
-            if chief:
-                print(f"All {strategy.cluster_resolver.cluster_spec().num_tasks('worker')} "
-                      f"workers hold the same policy weights (largest difference "
-                      f"{difference:.1e})", flush=True)
+    cli.train_on_workers(
+        strategy, args.directory,
+        lambda folder: build(config, (), directory=folder, strict=True, info=args.info),
+        initialize=args.initialize)
     return 0
 
 

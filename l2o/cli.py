@@ -1,4 +1,4 @@
-"""What the command-line scripts (train.py, evaluate.py, baseline.py, resume.py) share.
+"""What the command-line scripts (train.py, resume.py, evaluate.py, baseline.py, ...) share.
 
 * :class:`Script` holds one description of a script's arguments, used both to parse argv
   (through :func:`l2o.config.parse_flags`) and to print the ``--help`` table, so the two
@@ -162,6 +162,12 @@ class Flag(NamedTuple):
 
 
 HELP = Flag("help", bool, False, "print this table and exit (also -h)")
+
+#: The flag of the scripts that write evaluation files (evaluate, baseline, gridsearch); see
+#: :func:`l2o.results.check_evaluation_file`.
+OVERWRITE = Flag("overwrite", bool, False,
+                 "replace an evaluation file that holds other settings (otherwise refused)")
+OVERWRITE_HINT = "pass --overwrite to replace it, or write elsewhere with another --directory"
 
 
 def device_flags(vram=12000, repeats=False):
@@ -440,6 +446,52 @@ def create_devices(args):
                                verbose=True)
     quiet_python_logs()
     return strategy
+
+
+def train_on_workers(strategy, directory, build, initialize=False):
+    """Build the experiment of ``directory`` with ``build(folder)`` and train it: what
+    train.py and resume.py share, on one device, several, or several workers.
+
+    Everything is built and trained inside ``strategy.scope()``. Several workers (TF_CONFIG,
+    SLURM) run this same command: only the chief writes ``directory``; every other worker
+    builds on a private copy of it (:func:`l2o.results.private_copy`), writes there, and
+    says so. All workers must resume from the same period, and end with the same policy
+    weights; a lost worker is one L2OError line. ``initialize``: stop once built (train.py
+    ``--initialize``).
+    """
+    from l2o import devices
+    from l2o.results import private_copy
+
+    chief = devices.is_chief(strategy)
+    folder = contextlib.nullcontext(directory) if chief else private_copy(directory)
+    with strategy.scope(), folder as own:
+        if not chief:
+            print(f"Worker {devices.worker_index(strategy)}: not the chief, so nothing is "
+                  f"written to {directory} (this worker's copy: {own})", flush=True)
+        experiment = build(own)
+        if initialize:
+            if chief:
+                print(f"Initialized {directory} (config.json written); run again without "
+                      "--initialize to train")
+            return
+        devices.check_workers_agree(strategy, len(experiment.summary),
+                                    "the number of finished periods in summary.csv")
+        try:
+            experiment.train()
+        except Exception as err:
+            lost = devices.worker_failure(strategy, err)
+            if lost is None:
+                raise
+            raise lost from None
+        difference = devices.worker_weight_difference(strategy, experiment.policy.get_weights())
+        if difference is not None:
+            if difference > 1e-6:
+                raise L2OError(f"the workers ended with different policy weights (largest "
+                               f"difference {difference:.3g}); the run is not synchronised")
+            if chief:
+                print(f"All {strategy.cluster_resolver.cluster_spec().num_tasks('worker')} "
+                      f"workers hold the same policy weights (largest difference "
+                      f"{difference:.1e})", flush=True)
 
 
 def quiet_python_logs():

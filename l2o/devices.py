@@ -133,6 +133,11 @@ def is_chief(strategy):
     return not is_multi_worker(strategy) or bool(strategy.extended.should_checkpoint)
 
 
+def worker_index(strategy):
+    """This process's task index in the cluster of ``strategy`` (0 without a cluster)."""
+    return strategy.cluster_resolver.task_id if is_multi_worker(strategy) else 0
+
+
 def _gather(strategy, local):
     """Every replica's copy of the host array ``local``, stacked along axis 0 (numpy); a
     collective call."""

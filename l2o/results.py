@@ -140,6 +140,30 @@ def read_evaluation_settings(path):
         return json.loads(str(data[SETTINGS_KEY]))
 
 
+def check_evaluation_file(path, settings, overwrite=False, hint=None):
+    """Whether ``path`` already holds an evaluation recorded with exactly ``settings``.
+
+    An evaluation file is never replaced silently: one that holds other settings (or none)
+    is an L2OError saying which settings differ, with ``hint`` on what to do, unless
+    ``overwrite`` (then False: the caller replaces it). False when there is no file.
+    """
+    hint = hint or "write it elsewhere, or overwrite it explicitly"
+    path = Path(path)
+    if not path.exists():
+        return False
+    held = read_evaluation_settings(path)
+    if held == settings:
+        return True
+    if overwrite:
+        return False
+    if held is None:
+        differences = "it records none"
+    else:
+        keys = [k for k in sorted(set(held) | set(settings)) if held.get(k) != settings.get(k)]
+        differences = ", ".join(f"{k}={held.get(k)} there, {settings.get(k)} now" for k in keys)
+    raise L2OError(f"{path} holds an evaluation with other settings ({differences}); {hint}")
+
+
 # -- a worker's copy of the folder ------------------------------------------------------
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ leave every existing file exactly as it was.
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,6 +39,17 @@ def run(script, *args, cwd, timeout=900):
         else [sys.executable, str(REPO / script)]
     return subprocess.run(command + [str(a) for a in args], cwd=cwd, env=env, timeout=timeout,
                           capture_output=True, text=True)
+
+
+def load_script(name):
+    """A script of the repository (``train.py``, ...) imported in-process, for its main()."""
+    module_name = f"l2o_script_{Path(name).stem}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, REPO / name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[module_name] = module
+    return sys.modules[module_name]
 
 
 def succeed(script, *args, cwd):
@@ -233,6 +245,12 @@ def test_help_prints_the_argument_table(tmp_path, script, args, flags):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("script", ["train.py", "resume.py", "evaluate.py", "baseline.py",
+                                    "gridsearch.py"])
+def test_the_readme_shows_each_script_s_help_table(script):
+    assert load_script(script).SCRIPT.table() in (REPO / "README.md").read_text()
+
+
 def test_list_presets_names_every_preset(tmp_path):
     done = run("train.py", "--list-presets", cwd=tmp_path)
     assert done.returncode == 0
@@ -263,7 +281,9 @@ BAD_INVOCATIONS = [
     ("train.py", ["--presets=conv_train", "--policy/layers=[20,", "--directory={work}/new"],
      "--policy/layers=[20, is not a valid Python literal"),
     ("train.py", ["--presets=conv_train", "--policy/layers=abc", "--directory={work}/new"],
-     "bad arguments for policy RNNPropOptimizer"),
+     "override policy/layers: expected a list (it replaces [20, 20]), got 'abc'"),
+    ("train.py", ["--training/parameter_scale_spread=abc", "--directory={work}/new"],
+     "override training/parameter_scale_spread: expected a number (it replaces 3.0)"),
     ("train.py", ["--directroy={work}/new"], "did you mean --directory?"),
     ("train.py", ["--strategy/unroll_lenght=5", "--directory={work}/new"],
      "no key 'unroll_lenght' in strategy"),

@@ -321,6 +321,102 @@ def test_override_errors_are_one_line(path, fragments):
         assert fragment in text, text
 
 
+# -- override values of the wrong kind --------------------------------------------------------
+
+def _nodes(value, path=()):
+    """Every ``(path, value)`` below ``value``: dicts and lists themselves, and their leaves."""
+    if path:
+        yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nodes(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nodes(item, path + (index,))
+
+
+# A malformed command-line value for a setting of each kind ("3" parses to the number 3).
+MALFORMED = {bool: "abc", int: "abc", float: "abc", str: "3", list: "abc", dict: "abc"}
+
+
+def _every_typed_setting():
+    """``(strategy, policy, path, kind)`` once per distinct setting of the default configs.
+
+    None defaults take anything; "strategy" and "policy" themselves are script flags."""
+    seen = {}
+    for strategy in STRATEGIES:
+        for policy in POLICIES:
+            for path, value in _nodes(default_config(strategy, policy)):
+                if value is not None and path not in (("strategy",), ("policy",)):
+                    seen.setdefault(("/".join(map(str, path)), type(value)), (strategy, policy))
+    return [(s, p, path, kind) for (path, kind), (s, p) in seen.items()]
+
+
+def _resolve(argv):
+    """train.py's config from argv, as train.py resolves it before TensorFlow starts."""
+    from test_cli import load_script
+
+    train = load_script("train.py")
+    args, _, overrides = train.SCRIPT.parse(argv)
+    return train.resolve_config(args, overrides)
+
+
+@pytest.mark.parametrize("strategy,policy,path,kind", _every_typed_setting(),
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_a_malformed_override_value_is_one_line_naming_the_key(strategy, policy, path, kind):
+    value = MALFORMED[kind]
+    with pytest.raises(L2OError) as err:
+        _resolve([f"--strategy={strategy}", f"--policy={policy}", f"--{path}={value}"])
+    text = one_line(err)
+    setting = path.split("/")[1] if path.startswith("strategy/") else path
+    assert setting in text and ("3" if kind is str else "'abc'") in text, text
+
+
+def test_a_malformed_override_names_what_is_valid():
+    with pytest.raises(L2OError) as err:
+        _resolve(["--training/parameter_scale_spread=abc"])
+    assert one_line(err) == ("override training/parameter_scale_spread: expected a number "
+                             "(it replaces 3.0), got 'abc'")
+    with pytest.raises(L2OError, match="policy/kernel_initializer: expected text or a dict"):
+        _resolve(["--policy/kernel_initializer=[1]"])
+    with pytest.raises(L2OError, match=r"policy/layers/0: expected a whole number .*got 1\.5"):
+        _resolve(["--policy/layers/0=1.5"])  # a layer of 1.5 units
+
+
+@pytest.mark.parametrize("argv,path,value", [
+    (["--training/huber_delta=0.5"], "training/huber_delta", 0.5),
+    (["--strategy/depth=5"], "strategy/depth", 5),                    # schedules: a number,
+    (["--strategy/unroll_len=[5, 10]"], "strategy/unroll_len", [5, 10]),   # a list
+    (["--strategy/annealing_schedule={'type': 'exponential', 'alpha': 0.1}"],  # or a dict
+     "strategy/annealing_schedule", {"type": "exponential", "alpha": 0.1}),
+    (["--policy/perturbation={'class_name': 'RandomPerturbation', 'config': {}}"],  # None
+     "policy/perturbation", {"class_name": "RandomPerturbation", "config": {}}),
+    (["--policy=choice_large", "--policy/learning_rate=0.5"], "policy/learning_rate", 0.5),
+    (["--presets=fgsm", "--policy/perturbation/config/step_size=0.01"],
+     "policy/perturbation/config/step_size", 0.01),
+    (["--policy/layers=(10,)"], "policy/layers", (10,)),
+    (["--policy/kernel_initializer={'class_name': 'GlorotUniform', 'config': {'seed': 1}}"],
+     "policy/kernel_initializer", {"class_name": "GlorotUniform", "config": {"seed": 1}}),
+    (["--policy/activation=None"], "policy/activation", None),
+    (["--training/gradient_clipping=None"], "training/gradient_clipping", None),
+    (["--optimizer=None"], "optimizer", None),
+    (["--training/teachers/*={'class_name': 'SGD', 'config': {}}"], "training/teachers/0",
+     {"class_name": "SGD", "config": {}}),
+])
+def test_values_of_another_kind_that_the_setting_takes_are_kept(argv, path, value):
+    node = _resolve(argv)
+    for key in path.split("/"):
+        node = node[int(key) if isinstance(node, list) else key]
+    assert node == value
+
+
+def test_a_whole_number_for_a_float_is_stored_as_a_float():
+    # Keras' optimizers refuse learning_rate=1 (an int): the config holds 1.0
+    config = _resolve(["--optimizer/config/learning_rate=1", "--training/epsilon=0"])
+    assert type(config["optimizer"]["config"]["learning_rate"]) is float
+    assert config["training"]["epsilon"] == 0.0 and type(config["training"]["epsilon"]) is float
+
+
 # -- config diffs --------------------------------------------------------------------------
 
 

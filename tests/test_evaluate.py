@@ -271,3 +271,41 @@ def test_spread_function_problems_and_the_first_failure(two_cpus):
 
     with spread_repeats(devices), pytest.raises(L2OError, match="no optimizer"):
         run_repeats(fails_second, quadratic, repeat=4, seed=0, progress=False)
+
+
+# --------------------------------------------------------------------------- the scripts' files
+
+def _script(name, argv, monkeypatch, capsys):
+    """A script run in-process through its wrapper: ``(exit status, stderr lines)``."""
+    from l2o import cli
+    from test_cli import load_script
+
+    monkeypatch.setenv(cli.VERBOSE_ENV, "1")  # leave file descriptor 2 to pytest's capture
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        cli.main_wrapper(load_script(name).main, argv)
+    return done.value.code, [line for line in capsys.readouterr().err.splitlines() if line]
+
+
+@pytest.mark.parametrize("script,argv,relative", [
+    ("baseline.py", ["--optimizer=sgd"], "sgd/quadratic10.npz"),
+    ("gridsearch.py", ["--policy=sgd", "--grid=0.001"], "sgd/quadratic10/0.001.npz"),
+])
+def test_scripts_never_silently_replace_an_evaluation_file(tmp_path, monkeypatch, capsys,
+                                                           script, argv, relative):
+    from l2o.results import read_evaluation_settings
+
+    def run(*extra):
+        return _script(script, ["--problem=quadratic10", "--repeat=1", f"--directory={tmp_path}",
+                                *argv, *extra], monkeypatch, capsys)
+
+    assert run("--seed=0")[0] == 0
+    path = tmp_path / relative
+    before = path.read_bytes()
+    status, lines = run("--seed=1")
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {path} holds an evaluation with other settings "
+                               "(seed=0 there, 1 now); pass --overwrite"), lines[0]
+    assert path.read_bytes() == before
+    assert run("--seed=1", "--overwrite")[0] == 0
+    assert read_evaluation_settings(path)["seed"] == 1

@@ -17,7 +17,7 @@ import pandas as pd
 import tensorflow as tf
 
 from l2o.devices import loopback_tf_configs
-from test_cli import REPO
+from test_cli import REPO, load_script
 
 RECIPE = ("--strategy=simple", "--policy=rnnprop", "--presets=conv_train,adam,offline,debug_tiny",
           "--seed=3")
@@ -113,3 +113,31 @@ def test_a_lost_worker_stops_the_other_and_a_rerun_resumes(tmp_path):
             value = reader.get_tensor(name)
             if np.issubdtype(np.asarray(value).dtype, np.floating):
                 assert np.all(np.isfinite(value)), name
+
+
+def test_resume_py_takes_train_py_s_multi_worker_path(tmp_path, monkeypatch, capsys):
+    # resume.py as a worker that is not the chief, in this process (the cluster is faked):
+    # it trains in a private copy, leaves the shared folder to the chief, and makes the
+    # agreement check, as train.py does (cli.train_on_workers)
+    from l2o import devices
+    from l2o.results import Experiment
+
+    directory = tmp_path / "run"
+    train = load_script("train.py")
+    args, _, overrides = train.SCRIPT.parse([
+        "--strategy=simple", "--presets=adam,offline,debug_tiny,lean_validation",
+        "--strategy/num_periods=1"])
+    Experiment(directory).write_or_check_config(train.resolve_config(args, overrides))
+    agreed = []
+    monkeypatch.setattr(devices, "is_chief", lambda strategy: False)
+    monkeypatch.setattr(devices, "check_workers_agree",
+                        lambda strategy, value, what: agreed.append((value, what)))
+
+    assert load_script("resume.py").main([str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert "this worker's copy: " in out, out
+    copy = out.split("this worker's copy: ")[1].split(")")[0]
+    assert str(directory) not in copy and not os.path.exists(copy)
+    assert f"Saved training state: {copy}/checkpoint/period_0" in out  # it trained there
+    assert os.listdir(directory) == ["config.json"]
+    assert agreed == [(0, "the number of finished periods in summary.csv")]

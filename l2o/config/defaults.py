@@ -22,8 +22,9 @@ BASE = {
         "il_mode": "sum",
         "unroll_weight": "mean",
         "teachers": [],
-        "obj_train_max_multiplier": -1,
-        "huber_delta": -1,
+        # -1: off. Floats (the reference writes -1): thresholds, which any number may replace
+        "obj_train_max_multiplier": -1.0,
+        "huber_delta": -1.0,
         "gradient_clipping": {
             "class_name": "AdaptiveGC",
             "config": {"clip_ratio": 0.1, "epsilon": 1e-3},

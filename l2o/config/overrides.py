@@ -14,6 +14,14 @@ keys inside dicts reached through a ``config`` or ``kwargs`` key, which are free
 constructor arguments checked later by the constructor itself, and the optional strategy
 settings of :data:`ADDABLE`.
 
+So do values of the wrong kind: a value must be of the kind of the value it replaces (true
+or false, a whole number, a number, text, a list or a dict; a whole number may replace a
+float and is stored as one), so that
+``--training/epsilon=abc`` is one clear error here rather than a failed conversion deep in
+a constructor. A replaced ``None`` takes anything (``policy/perturbation``), the few keys
+of :data:`ALSO_ACCEPTS` take one more kind, and the strategy block is left to the
+strategy's ``check_settings``, whose schedules take a number, a list or a dict.
+
 Values are read with ``ast.literal_eval`` (never ``eval``); text that is not a Python
 literal stays a string, and the JSON spellings ``true``/``false``/``null`` are accepted
 as ``True``/``False``/``None`` so a lower-case bool cannot silently become a string.
@@ -21,6 +29,7 @@ as ``True``/``False``/``None`` so a lower-case bool cannot silently become a str
 
 import ast
 import copy
+import numbers
 
 from l2o.errors import L2OError
 
@@ -31,6 +40,18 @@ _FREE_FORM = ("config", "kwargs")
 #: Settings every strategy accepts that the default configs leave out (so that config.json
 #: files written before they existed still match): an override may add them.
 ADDABLE = {("strategy", "seed"), ("strategy", "validation_teachers")}
+#: Keys whose value may be of one more kind than the value it replaces.
+ALSO_ACCEPTS = {
+    ("optimizer",): None,                        # the default meta-optimizer (Adam)
+    ("training", "gradient_clipping"): None,     # no clipping
+    ("policy", "activation"): None,              # Keras: linear
+    ("policy", "recurrent_activation"): None,
+    ("policy", "kernel_initializer"): dict,      # a serialised Keras initializer
+    ("policy", "recurrent_initializer"): dict,
+    ("policy", "bias_initializer"): dict,
+}
+#: Top-level blocks whose values their consumer checks instead (see above).
+_KIND_CHECKED_ELSEWHERE = ("strategy",)
 
 
 def parse_value(text, name=None):
@@ -129,6 +150,44 @@ def _describe(node):
     return f"a {type(node).__name__} ({text})"
 
 
+def _kind(value):
+    """The kind of a config value: bool, int, float (both numbers), str, list, dict, None."""
+    if value is None:
+        return None
+    for kind in (bool, numbers.Integral, numbers.Real, str, (list, tuple), dict):
+        if isinstance(value, kind):
+            return kind
+    return type(value)
+
+
+_KIND_NAMES = {bool: "true or false", numbers.Integral: "a whole number",
+               numbers.Real: "a number", str: "text", (list, tuple): "a list", dict: "a dict",
+               None: "None"}
+
+
+def _checked(path, old, new):
+    """``new`` as it may replace ``old`` at ``path``, or an L2OError (see the module notes).
+
+    A whole number that replaces a float is stored as a float (Keras' optimizers refuse
+    ``learning_rate=1``)."""
+    keys = tuple(str(p).rstrip("?") for p in path)
+    if old is None or keys[0] in _KIND_CHECKED_ELSEWHERE:
+        return new
+    valid = [_kind(old)] + ([ALSO_ACCEPTS[keys]] if keys in ALSO_ACCEPTS else [])
+    if numbers.Real in valid and _kind(new) is numbers.Integral:
+        return float(new)
+    if _kind(new) in valid:
+        return new
+    names = " or ".join(_KIND_NAMES.get(k, getattr(k, "__name__", str(k))) for k in valid)
+    raise L2OError(f"override {'/'.join(keys)}: expected {names} (it replaces "
+                   f"{_short(old)}), got {new!r}")
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _hint_missing(path):
     """Where a missing strategy/policy key does exist, e.g. 'it exists with --strategy=x'."""
     from l2o.config.defaults import POLICIES, STRATEGIES
@@ -186,7 +245,7 @@ def _apply_one(config, path, value):
                     f"override {full}: no key '{key}' in {where}; valid: {valid}"
                     + _hint_missing(here + [key]))
             if last:
-                node[key] = copy.deepcopy(value)
+                node[key] = copy.deepcopy(_checked(path, node[key], value))
                 return
             free_form = free_form or key in _FREE_FORM
             node = node[key]
@@ -207,7 +266,7 @@ def _apply_one(config, path, value):
                     f"override {full}: index {index} is out of range for {where} "
                     f"(valid: {valid}; use '*' to append)")
             if last:
-                node[index] = copy.deepcopy(value)
+                node[index] = copy.deepcopy(_checked(path, node[index], value))
                 return
             node = node[index]
         else:

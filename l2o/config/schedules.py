@@ -68,7 +68,8 @@ def _schedule(spec, whole):
         values = _field(spec, "values")
         if not isinstance(values, (list, tuple)) or not values:
             raise L2OError(f"a list schedule needs a non-empty 'values' list, got {values!r}")
-        values = [_number(v, whole, f"a {kind} schedule list value") for v in values]
+        values = [_number(v, whole, f"{'an' if whole else 'a'} {kind} schedule list value")
+                  for v in values]
         return lambda i: values[min(int(i), len(values) - 1)]
     if stype == "exponential":
         alpha = abs(_number(_field(spec, "alpha"), False, "the exponential 'alpha'"))

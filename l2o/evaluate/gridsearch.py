@@ -17,7 +17,7 @@ import numpy as np
 from l2o.errors import L2OError, unknown
 from l2o.evaluate.baselines import run_repeats
 from l2o.evaluate.problems import check_problem, get_eval_problem, is_function_problem
-from l2o.results import evaluation_record, read_evaluation_settings, save_evaluation
+from l2o.results import check_evaluation_file, evaluation_record, save_evaluation
 
 #: Policy key -> (l2o rule, fixed hyperparameters), as the reference's grid search.
 GRID_POLICIES = {
@@ -61,22 +61,43 @@ def grid_path(directory, policy, problem, learning_rate):
     return os.path.join(str(directory), policy, problem, f"{float(learning_rate)!r}.npz")
 
 
-def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=None, epochs=None,
-                   seed=None, progress=False, reuse=True, use_keras=False):
-    """Evaluate one grid point and save it; reuses a file recorded with the same settings.
-
-    Returns ``(path, results)``.
-    """
-    from l2o.plot.results import load_npz
-
+def grid_point(directory, policy, problem, learning_rate, repeat, dataset=None, epochs=None,
+               seed=None, use_keras=False):
+    """``(path, spec, settings)`` of one grid point: its file, problem and evaluation record."""
     spec = check_problem(get_eval_problem(problem, dataset=dataset))
     if epochs is not None and not is_function_problem(spec):
         spec["epochs"] = int(epochs)
     settings = evaluation_record(problem, spec, repeat, seed, policy=policy,
                                  learning_rate=float(learning_rate),
                                  keras=bool(use_keras and policy in KERAS_RULES))
-    path = grid_path(directory, policy, problem, learning_rate)
-    if reuse and os.path.exists(path) and read_evaluation_settings(path) == settings:
+    return grid_path(directory, policy, problem, learning_rate), spec, settings
+
+
+def check_grid_points(directory, policy, problem, grid, repeat, overwrite=False, hint=None,
+                      **point):
+    """An L2OError when a point's file holds other settings, unless ``overwrite`` (see
+    :func:`l2o.results.check_evaluation_file`): gridsearch.py checks every point before it
+    fits any. ``point``: the other keyword arguments of :func:`grid_point`."""
+    for learning_rate in grid:
+        path, _, settings = grid_point(directory, policy, problem, learning_rate, repeat,
+                                       **point)
+        check_evaluation_file(path, settings, overwrite, hint)
+
+
+def run_grid_point(directory, policy, problem, learning_rate, repeat, dataset=None, epochs=None,
+                   seed=None, progress=False, reuse=True, use_keras=False, overwrite=True):
+    """Evaluate one grid point and save it; reuses a file recorded with the same settings.
+
+    A file recorded with other settings is replaced (a cache's behaviour, what
+    :mod:`l2o.report` wants), or with ``overwrite=False`` refused with an L2OError
+    (gridsearch.py without ``--overwrite``). Returns ``(path, results)``.
+    """
+    from l2o.plot.results import load_npz
+
+    path, spec, settings = grid_point(directory, policy, problem, learning_rate, repeat,
+                                      dataset=dataset, epochs=epochs, seed=seed,
+                                      use_keras=use_keras)
+    if check_evaluation_file(path, settings, overwrite) and reuse:
         return path, load_npz(path)
     results = run_repeats(lambda: grid_optimizer(policy, learning_rate, use_keras), spec, repeat,
                           seed=seed, progress=progress)
@@ -90,10 +111,12 @@ def final_loss(results):
 
 
 def grid_search(directory, policy, problem, grid=DEFAULT_GRID, repeat=10, dataset=None,
-                epochs=None, seed=None, progress=False, reuse=True, log=print, use_keras=False):
+                epochs=None, seed=None, progress=False, reuse=True, log=print, use_keras=False,
+                overwrite=True):
     """Run the grid; returns ``(best learning rate, {lr: results})``, best = lowest final loss.
 
-    A diverged point (non-finite final loss) never wins.
+    A diverged point (non-finite final loss) never wins. ``overwrite``: as
+    :func:`run_grid_point`.
     """
     if not grid:
         raise L2OError("the learning-rate grid is empty")
@@ -101,7 +124,7 @@ def grid_search(directory, policy, problem, grid=DEFAULT_GRID, repeat=10, datase
     for lr in grid:
         path, results = run_grid_point(directory, policy, problem, lr, repeat, dataset=dataset,
                                        epochs=epochs, seed=seed, progress=progress, reuse=reuse,
-                                       use_keras=use_keras)
+                                       use_keras=use_keras, overwrite=overwrite)
         table[float(lr)] = results
         if log:
             log(f"{policy} lr={float(lr):g} on {problem}: final loss {final_loss(results):.4g} "
