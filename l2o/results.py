@@ -369,7 +369,9 @@ def _plain(value):
 # -- which attempts count, and the default checkpoint ------------------------------------
 #
 # The repeat rule and the choice of the default checkpoint live here, beside summary.csv,
-# as pure functions of the table: the strategies take every decision from them.
+# so that reading a trained policy out of an experiment folder (a "__load__" teacher's
+# "best", l2o.saving.load_experiment_policy) needs no strategy: the strategies depend on
+# the trainer, and they take their own decisions from these same functions.
 
 #: Checkpoint metadata keys, outermost first; a summary.csv holds a subset of them.
 CHECKPOINT_KEYS = ("stage", "period", "repeat")
@@ -506,3 +508,23 @@ def complete_checkpoint(summary, partial, accepted, source="summary.csv"):
         rows, accepted = rows[mask], accepted[mask]
         chosen[key] = value
     return chosen
+
+
+def read_config(directory):
+    """The config.json of an experiment folder; an L2OError when there is none."""
+    config = Experiment(directory).read_config()
+    if config is None:
+        raise L2OError(f"no experiment at {directory}: {os.path.join(directory, 'config.json')} "
+                       "does not exist")
+    return config
+
+
+def default_checkpoint(directory):
+    """The metadata of an experiment folder's default checkpoint, from its config.json (the
+    repeat rule's settings) and summary.csv (:func:`complete_checkpoint` of ``{}``)."""
+    settings = read_config(directory).get("strategy") or {}
+    experiment = Experiment(directory)
+    summary = experiment.read_summary()
+    rule = {key: settings[key] for key in REPEAT_RULE if key in settings}
+    return complete_checkpoint(summary, {}, accepted_attempts(summary, rule),
+                               source=experiment.summary_path)

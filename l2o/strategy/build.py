@@ -12,7 +12,7 @@ import os
 
 from l2o.config.overrides import apply_overrides
 from l2o.errors import L2OError
-from l2o.results import Experiment
+from l2o.results import Experiment, read_config
 from l2o.strategy.base import get_strategy_class
 
 CONFIG_KEYS = ("training", "optimizer", "problems", "strategy_constructor", "strategy",
@@ -103,15 +103,6 @@ def build(config, overrides=(), exempt_overrides=(), directory="weights", strict
     if info:
         print(json.dumps(final, indent=4), flush=True)
     return cls(trainer, problems, directory=directory, **settings)
-
-
-def read_config(directory):
-    """The config.json of an experiment folder; an L2OError when there is none."""
-    config = Experiment(directory).read_config()
-    if config is None:
-        raise L2OError(f"no experiment at {directory}: {os.path.join(directory, 'config.json')} "
-                       "does not exist")
-    return config
 
 
 def build_from_config(directory, overrides=(), info=True, debug=False, for_evaluation=False):
