@@ -44,11 +44,12 @@ class FakeTrainer:
 
     mean_stats = ["meta_loss", "imitation_loss"]
 
-    def __init__(self, train_losses=(), val_losses=(), kill_at=None):
+    def __init__(self, train_losses=(), val_losses=(), kill_at=None, teacher_scores=None):
         self.policy = FakePolicy()
         self.train_losses = list(train_losses)
         self.val_losses = list(val_losses)
         self.kill_at = kill_at  # number of training calls after which to "die"
+        self.teacher_scores = teacher_scores  # validation's {label: score}, with a step_ms
         self.state = 0
         self.counter = 0
         self.events = []  # ("restore", base) / ("train", start_state, kwargs) / ("save", base)
@@ -61,8 +62,10 @@ class FakeTrainer:
         if validation:
             loss = self.val_losses.pop(0) if self.val_losses else -1.0
             self.events.append(("validate", self.state, args))
-            return {"mean": {"meta_loss": loss, "imitation_loss": 0.0, "skipped": 0},
-                    "stack": {}}
+            mean = {"meta_loss": loss, "imitation_loss": 0.0, "skipped": 0}
+            if self.teacher_scores:
+                mean.update(teacher_meta_loss=dict(self.teacher_scores), step_ms=2.0)
+            return {"mean": mean, "stack": {}}
         if self.kill_at is not None and self.calls >= self.kill_at:
             raise Killed()
         self.calls += 1
@@ -421,6 +424,22 @@ def test_curriculum_resumed_repeat_of_period_zero_reloads_previous_stage(tmp_pat
     strategy.train(progress=False)
     assert trainer.of("restore")[0] == "stage_0.1.0"
     assert rows(strategy)[-2:] == [(1, 0, 1), (1, 1, 0)]
+
+
+# -- record.json ---------------------------------------------------------------------------
+
+
+def test_training_record_takes_teachers_from_the_teacher_columns_only(tmp_path):
+    trainer = FakeTrainer(val_losses=[-1.0, -2.0],
+                          teacher_scores={"adam": -1.5, "rmsprop": -1.25})
+    strategy = repeat(tmp_path, trainer, num_periods=2)
+    strategy.train(progress=False)
+    assert {"validation_adam", "validation_rmsprop", "validation_step_ms",
+            "validation_duration"} <= set(strategy.summary.columns)
+    record = strategy_build.training_record(strategy, strategy.default_metadata())
+    assert record["checkpoint"] == "period_1.0"
+    assert record["final_validation"] == {"learner": -2.0,
+                                          "teachers": {"adam": -1.5, "rmsprop": -1.25}}
 
 
 # -- settings and evaluation ---------------------------------------------------------------

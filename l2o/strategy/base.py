@@ -113,6 +113,25 @@ def select(frame, **match):
     return frame[mask]
 
 
+#: Columns of summary.csv that measure the learner's validation run; they share the
+#: ``validation_`` prefix of the teachers' columns but are not teachers.
+VALIDATION_STEP_MS = "validation_step_ms"
+VALIDATION_DURATION = "validation_duration"
+_TEACHER_PREFIX = "validation_"
+
+
+def teacher_column(label):
+    """The summary.csv column of a teacher's validation meta-loss (``validation_adam``)."""
+    return _TEACHER_PREFIX + label
+
+
+def teacher_scores(row):
+    """``{label: validation meta-loss}`` of the teachers in a summary.csv row."""
+    return {column[len(_TEACHER_PREFIX):]: float(row[column]) for column in row.index
+            if column.startswith(_TEACHER_PREFIX)
+            and column not in (VALIDATION_STEP_MS, VALIDATION_DURATION)}
+
+
 def require(row, what):
     """``row``, or an L2OError when a lookup in summary.csv found nothing."""
     if row is None:
@@ -412,9 +431,9 @@ class BaseStrategy:
         row = {"validation": validation, "time": None, "duration": None}
         row.update(metadata)
         # the teachers' own validation meta-loss, beside the learner's: lower is better
-        row.update({f"validation_{name}": value for name, value in teachers.items()})
+        row.update({teacher_column(name): value for name, value in teachers.items()})
         if "step_ms" in checked["mean"]:  # wall time per inner step, beside training's step_ms
-            row["validation_step_ms"] = float(checked["mean"]["step_ms"])
+            row[VALIDATION_STEP_MS] = float(checked["mean"]["step_ms"])
         row.update({k: train_args[k] for k in HYPER})
         for key in self.stat_columns:
             row[key] = float(mean.pop(key, float("nan")))
@@ -422,7 +441,7 @@ class BaseStrategy:
         row["skipped"] = skipped
         row["time"] = time.time()
         row["duration"] = row["time"] - start
-        row["validation_duration"] = validation_duration  # its part of duration
+        row[VALIDATION_DURATION] = validation_duration  # its part of duration
         self.summary = self.experiment.append_summary(row)
         self._tensorboard(row, step=len(self.summary) - 1)
         return row

@@ -13,7 +13,7 @@ import os
 from l2o.config.overrides import apply_overrides
 from l2o.errors import L2OError
 from l2o.results import Experiment, read_config
-from l2o.strategy.base import get_strategy_class
+from l2o.strategy.base import get_strategy_class, teacher_scores
 
 CONFIG_KEYS = ("training", "optimizer", "problems", "strategy_constructor", "strategy",
                "policy_constructor", "policy")
@@ -166,8 +166,7 @@ def training_record(strategy, metadata, command=None):
     for key, value in metadata.items():
         row = row[row[key] == value]
     row = row.iloc[-1]
-    teachers = {c[len("validation_"):]: float(row[c]) for c in summary.columns
-                if c.startswith("validation_")}
+    teachers = teacher_scores(row)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 check=True, cwd=os.path.dirname(os.path.abspath(__file__))
