@@ -21,11 +21,14 @@ training loss to Adam's and to the grid-tuned Adam's), ``<out>/report.csv`` and
 ``<out>/report.png`` (training loss per epoch). Every fit is cached in
 ``<out>/runs/<problem>/<name>.npz`` with its settings and reused when the settings match, so
 an interrupted report resumes, and two processes may fill the cache for different
-``--problems`` before one run with all of them writes the table.
+``--problems`` before one run with all of them writes the table. The settings of a learned
+optimizer include a SHA-256 of its folder's config.json and weights files, so a retrained or
+renumbered ``pre-trained/<kind>/<n>`` is fitted again instead of reusing the old fits.
 """
 
 import argparse
 import glob
+import hashlib
 import os
 import re
 import sys
@@ -41,10 +44,15 @@ DEFAULT_PAPER = os.path.join("..", "shared", "reference", "pretrained")
 
 
 class Entry:
-    """One optimizer of the report: a label, its group and a factory of fresh optimizers."""
+    """One optimizer of the report: a label, its group and a factory of fresh optimizers.
 
-    def __init__(self, label, group, make, source):
+    ``fingerprint`` (learned optimizers) is :func:`folder_fingerprint` of its folder: part of
+    the cache key, so that new weights are fitted again.
+    """
+
+    def __init__(self, label, group, make, source, fingerprint=None):
         self.label, self.group, self.make, self.source = label, group, make, source
+        self.fingerprint = fingerprint
 
     @property
     def slug(self):
@@ -63,6 +71,19 @@ def _folders(root):
     return sorted(found, key=lambda f: (order.get(f[0], len(order)), f[0], f[1]))
 
 
+def folder_fingerprint(folder):
+    """SHA-256 of an optimizer folder's config.json and weights files (names and bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name == "config.json" or name.startswith("weights."):
+            digest.update(name.encode() + b"\0")
+            with open(os.path.join(folder, name), "rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def learned_entries(root, group, replicates=None):
     """Entries for the optimizer folders under ``root`` (``replicates``: keep only those)."""
     import l2o
@@ -71,7 +92,8 @@ def learned_entries(root, group, replicates=None):
     for kind, replicate, path in _folders(root):
         if replicates is None or replicate in replicates:
             entries.append(Entry(f"{kind}/{replicate}", group,
-                                 lambda path=path: l2o.load(path), path))
+                                 lambda path=path: l2o.load(path), path,
+                                 fingerprint=folder_fingerprint(path)))
     return entries
 
 
@@ -97,6 +119,8 @@ def run_entry(entry, problem, spec, seeds, seed, cache):
     settings = evaluation_record(problem, spec, seeds, seed, warmup=warmup,
                                  warmup_rate=getattr(probe, "warmup_rate", 0.0) if warmup else 0.0,
                                  source=entry.source)
+    if entry.fingerprint is not None:  # the weights it ran, wherever their folder is
+        settings["sha256"] = entry.fingerprint
     path = os.path.join(cache, problem, entry.slug + ".npz")
     if os.path.exists(path) and read_evaluation_settings(path) == settings:
         return load_npz(path), settings
