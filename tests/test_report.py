@@ -104,3 +104,12 @@ def test_cache_is_keyed_by_the_weights_not_the_folder(tmp_path, monkeypatch):
     assert len(fits) == 3
     assert read_evaluation_settings(cache / "mlp_train" / "ours-min-max_1.npz")["sha256"] == \
         report.folder_fingerprint(str(folder))
+
+
+@pytest.mark.parametrize("argument", ["--ours-replicates=one", "--seeds=0", "--grid=fast"])
+def test_bad_argument_values_are_one_line_and_exit_2(argument, capfd):
+    with pytest.raises(SystemExit) as done:
+        report.main([argument])
+    assert done.value.code == 2
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: argument {argument.split('=')[0]}")
