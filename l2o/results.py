@@ -496,9 +496,8 @@ def complete_checkpoint(summary, partial, accepted, source="summary.csv"):
                 within = f" in {_describe(chosen)}" if chosen else ""
                 raise L2OError(f"no {key} {value}{within} in {source}; available {key}s: {have}")
         elif not accepted.any():
-            missing = " and ".join(keys[keys.index(key):])
             raise L2OError(f"{_describe(chosen)} in {source} has no accepted attempt yet (a "
-                           f"repeat is pending); name its {missing}")
+                           "repeat is pending); only a named repeat can be read")
         elif key == keys[0]:
             value = int(values[accepted].max())
         else:
