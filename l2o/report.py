@@ -21,11 +21,14 @@ training loss to Adam's and to the grid-tuned Adam's), ``<out>/report.csv`` and
 ``<out>/report.png`` (training loss per epoch). Every fit is cached in
 ``<out>/runs/<problem>/<name>.npz`` with its settings and reused when the settings match, so
 an interrupted report resumes, and two processes may fill the cache for different
-``--problems`` before one run with all of them writes the table.
+``--problems`` before one run with all of them writes the table. The settings of a learned
+optimizer include a SHA-256 of its folder's config.json and weights files, so a retrained or
+renumbered ``pre-trained/<kind>/<n>`` is fitted again instead of reusing the old fits.
 """
 
 import argparse
 import glob
+import hashlib
 import os
 import re
 import sys
@@ -41,10 +44,15 @@ DEFAULT_PAPER = os.path.join("..", "shared", "reference", "pretrained")
 
 
 class Entry:
-    """One optimizer of the report: a label, its group and a factory of fresh optimizers."""
+    """One optimizer of the report: a label, its group and a factory of fresh optimizers.
 
-    def __init__(self, label, group, make, source):
+    ``fingerprint`` (learned optimizers) is :func:`folder_fingerprint` of its folder: part of
+    the cache key, so that new weights are fitted again.
+    """
+
+    def __init__(self, label, group, make, source, fingerprint=None):
         self.label, self.group, self.make, self.source = label, group, make, source
+        self.fingerprint = fingerprint
 
     @property
     def slug(self):
@@ -63,6 +71,19 @@ def _folders(root):
     return sorted(found, key=lambda f: (order.get(f[0], len(order)), f[0], f[1]))
 
 
+def folder_fingerprint(folder):
+    """SHA-256 of an optimizer folder's config.json and weights files (names and bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name == "config.json" or name.startswith("weights."):
+            digest.update(name.encode() + b"\0")
+            with open(os.path.join(folder, name), "rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def learned_entries(root, group, replicates=None):
     """Entries for the optimizer folders under ``root`` (``replicates``: keep only those)."""
     import l2o
@@ -71,7 +92,8 @@ def learned_entries(root, group, replicates=None):
     for kind, replicate, path in _folders(root):
         if replicates is None or replicate in replicates:
             entries.append(Entry(f"{kind}/{replicate}", group,
-                                 lambda path=path: l2o.load(path), path))
+                                 lambda path=path: l2o.load(path), path,
+                                 fingerprint=folder_fingerprint(path)))
     return entries
 
 
@@ -97,6 +119,8 @@ def run_entry(entry, problem, spec, seeds, seed, cache):
     settings = evaluation_record(problem, spec, seeds, seed, warmup=warmup,
                                  warmup_rate=getattr(probe, "warmup_rate", 0.0) if warmup else 0.0,
                                  source=entry.source)
+    if entry.fingerprint is not None:  # the weights it ran, wherever their folder is
+        settings["sha256"] = entry.fingerprint
     path = os.path.join(cache, problem, entry.slug + ".npz")
     if os.path.exists(path) and read_evaluation_settings(path) == settings:
         return load_npz(path), settings
@@ -210,44 +234,91 @@ def figure(curves_by_problem, out_png):
     return out_png
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one ``error:`` line and exit status 2 (through ``main_wrapper``)."""
+
+    def error(self, message):
+        from l2o.errors import L2OError
+
+        raise L2OError(message)
+
+
+def _whole(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got '{text}'")
+        return value
+    return parse
+
+
+def _names(text):
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _problems(text):
+    if not _names(text):
+        raise argparse.ArgumentTypeError(f"must name at least one evaluation problem, got '{text}'")
+    return _names(text)
+
+
+def _learning_rates(text):
+    try:
+        rates = tuple(float(g) for g in _names(text))
+    except ValueError:
+        rates = ()
+    if not rates or not all(0 < rate < float("inf") for rate in rates):  # NaN fails too
+        raise argparse.ArgumentTypeError(
+            f"must be a comma list of positive learning rates, got '{text}'")
+    return rates
+
+
+def _replicates(text):
+    """'all' (None) or a comma list of replicate numbers (a set)."""
+    if text == "all":
+        return None
+    try:
+        replicates = {int(r) for r in _names(text)}
+    except ValueError:
+        replicates = set()
+    if not replicates or min(replicates) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be 'all' or a comma list of replicate numbers (1, 2, ...), got '{text}'")
+    return replicates
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m l2o.report",
         description="Evaluate our optimizers, the paper's and the teachers on the same seeds; "
                     "write a markdown table, a CSV and a figure.")
-    parser.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS),
-                        help="comma list of evaluation problems (default: %(default)s)")
+    parser.add_argument("--problems", type=_problems, default=list(DEFAULT_PROBLEMS),
+                        help=f"comma list of evaluation problems (default: "
+                             f"{','.join(DEFAULT_PROBLEMS)})")
     parser.add_argument("--dataset", default="mnist_5k",
                         help="dataset of the model problems (default: %(default)s, offline)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per fit (default: 10)")
-    parser.add_argument("--seeds", type=int, default=5, help="fits per optimizer (default: 5)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
-    parser.add_argument("--grid", default=",".join(f"{g:g}" for g in DEFAULT_GRID),
-                        help="Adam learning rates to search (default: %(default)s)")
+    parser.add_argument("--epochs", type=_whole(1), default=10,
+                        help="epochs per fit (default: 10)")
+    parser.add_argument("--seeds", type=_whole(1), default=5,
+                        help="fits per optimizer (default: 5)")
+    parser.add_argument("--seed", type=_whole(0), default=0, help="first seed (default: 0)")
+    parser.add_argument("--grid", type=_learning_rates, default=DEFAULT_GRID,
+                        help=f"Adam learning rates to search (default: "
+                             f"{','.join(f'{g:g}' for g in DEFAULT_GRID)})")
     parser.add_argument("--ours", default="pre-trained",
                         help="folder of our optimizers, <kind>/<n> (default: %(default)s)")
-    parser.add_argument("--ours-replicates", default="all",
-                        help="'all', or a comma list of replicates of ours to include")
+    parser.add_argument("--ours-replicates", type=_replicates, default=None,
+                        help="'all' (default), or a comma list of replicates of ours to "
+                             "include on the first problem")
     parser.add_argument("--paper", default=DEFAULT_PAPER,
                         help="the paper's released optimizers (replicate 1 of each kind is "
                              "used; skipped when absent; default: %(default)s)")
     parser.add_argument("--out", default=os.path.join("figures", "report"),
                         help="output folder (default: %(default)s)")
-    args = parser.parse_args(argv)
-    try:
-        args.grid = tuple(float(g) for g in args.grid.split(",") if g.strip())
-    except ValueError:
-        parser.error(f"--grid must be a comma list of learning rates, got '{args.grid}'")
-    if not args.grid or min(args.grid) <= 0:
-        parser.error("--grid needs at least one positive learning rate")
-    if args.seeds < 1 or args.epochs < 1:
-        parser.error("--seeds and --epochs must be at least 1")
-    args.problems = [p.strip() for p in args.problems.split(",") if p.strip()]
-    if args.ours_replicates == "all":
-        args.ours_replicates = None
-    else:
-        args.ours_replicates = {int(r) for r in args.ours_replicates.split(",") if r.strip()}
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

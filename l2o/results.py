@@ -388,3 +388,166 @@ def _plain(value):
     if isinstance(value, np.generic):
         value = value.item()
     return value
+
+
+# -- which attempts count, and the default checkpoint ------------------------------------
+#
+# The repeat rule and the choice of the default checkpoint live here, beside summary.csv,
+# so that reading a trained policy out of an experiment folder (a "__load__" teacher's
+# "best", l2o.saving.load_experiment_policy) needs no strategy: the strategies depend on
+# the trainer, and they take their own decisions from these same functions.
+
+#: Checkpoint metadata keys, outermost first; a summary.csv holds a subset of them.
+CHECKPOINT_KEYS = ("stage", "period", "repeat")
+
+#: Settings of the repeat rule (RepeatStrategy, CurriculumLearningStrategy) and their
+#: library defaults.
+REPEAT_RULE = {"max_repeat": 0, "repeat_threshold": 0.1}
+
+
+def _finite(x):
+    try:
+        return bool(np.isfinite(float(x)))
+    except (TypeError, ValueError):
+        return False
+
+
+def exploded(current, reference, threshold, validation=0.0):
+    """The repeat rule: non-finite losses, or ``current`` above the reference by a margin."""
+    if not _finite(current) or not _finite(validation):
+        return True
+    if not _finite(reference):
+        return False
+    return float(current) > float(reference) + abs(float(reference)) * float(threshold)
+
+
+def _lowest(values):
+    """Position of the lowest finite value (the last position when none is finite)."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return len(values) - 1
+    return int(np.argmin(np.where(finite, values, np.inf)))
+
+
+def best_row(frame):
+    """The row with the lowest finite validation (the latest row if none is finite)."""
+    if len(frame) == 0:
+        return None
+    return frame.iloc[_lowest(frame["validation"].to_numpy(dtype=float))]
+
+
+def accepted_attempts(summary, rule=None):
+    """Which rows of summary.csv are accepted attempts: a boolean array, one per row.
+
+    A row is attempt ``repeat`` of a period ``(stage, period)``; without a stage column
+    every period is in stage 0, and without a repeat column (SimpleStrategy) every row is
+    accepted. By the repeat rule (``rule``: ``max_repeat`` and ``repeat_threshold``, the
+    defaults of :data:`REPEAT_RULE`) an attempt explodes when its validation is not finite
+    or its loss lies above a reference by more than |reference| x repeat_threshold:
+
+    * period p > 0: its validation, against the validation of period p - 1's accepted
+      attempt;
+    * period 0 of a stage s > 0 (curriculum): its training ``meta_loss``, against the best
+      validation among stage s - 1's accepted attempts (validated with stage s's settings);
+    * period 0 of stage 0 never explodes.
+
+    A period's accepted attempt is the first that did not explode. When every attempt
+    exploded and the period was left all the same (attempt ``max_repeat`` > 0 reached, or
+    later periods follow), it is the lowest-validation attempt, which training went on
+    from. The last period has none while its repeat is pending.
+
+    Only accepted attempts are compared with, continued from, advanced from and packaged.
+    A rejected attempt can validate best (period 0 attempts are judged by their training
+    loss); the reference let such an attempt set the bar of the next period, count as its
+    stage's best and be packaged.
+    """
+    rule = dict(REPEAT_RULE, **(rule or {}))
+    max_repeat, threshold = int(rule["max_repeat"]), float(rule["repeat_threshold"])
+    count = len(summary)
+    if "repeat" not in summary.columns:
+        return np.ones(count, dtype=bool)
+    stages = (summary["stage"].to_numpy(dtype=int) if "stage" in summary.columns
+              else np.zeros(count, dtype=int))
+    periods = summary["period"].to_numpy(dtype=int)
+    repeats = summary["repeat"].to_numpy(dtype=int)
+    validation = summary["validation"].to_numpy(dtype=float)
+    meta_loss = (summary["meta_loss"].to_numpy(dtype=float) if "meta_loss" in summary.columns
+                 else np.full(count, np.nan))
+    accepted = np.zeros(count, dtype=bool)
+    for stage, period in dict.fromkeys(zip(stages.tolist(), periods.tolist())):
+        attempts = np.flatnonzero((stages == stage) & (periods == period))
+        if stage == 0 and period == 0:
+            accepted[attempts[0]] = True
+            continue
+        before = accepted & (stages == stage) & (periods == period - 1) if period > 0 \
+            else accepted & (stages == stage - 1)
+        reference = validation[before][_lowest(validation[before])] if before.any() else np.nan
+        current = validation if period > 0 else meta_loss
+        passed = [i for i in attempts
+                  if not exploded(current[i], reference, threshold, validation[i])]
+        if passed:
+            accepted[passed[0]] = True
+        elif 0 < max_repeat <= repeats[attempts[-1]] or attempts[-1] < count - 1:
+            accepted[attempts[_lowest(validation[attempts])]] = True
+    return accepted
+
+
+def _describe(metadata):
+    return " ".join(f"{key} {value}" for key, value in metadata.items())
+
+
+def complete_checkpoint(summary, partial, accepted, source="summary.csv"):
+    """Complete the checkpoint description ``partial`` (``{}``, ``{"stage": 1}``, ...).
+
+    ``accepted`` is :func:`accepted_attempts` of ``summary``. A missing outermost key (the
+    stage of a curriculum, else the period) is the latest one that has an accepted
+    attempt; a missing inner key is that of the lowest-validation accepted attempt among
+    the rows chosen so far. Given keys are taken as given (a rejected attempt can still be
+    named). ``{}`` gives the default checkpoint: the one evaluated and packaged, and a
+    ``__load__`` teacher's ``"best"``. An L2OError names the choices when nothing matches.
+    """
+    if len(summary) == 0:
+        raise L2OError(f"{source} has no finished period yet; train first")
+    keys = [key for key in CHECKPOINT_KEYS if key in summary.columns]
+    rows, accepted, chosen = summary, np.asarray(accepted, dtype=bool), {}
+    for key in keys:
+        values = rows[key].to_numpy(dtype=int)
+        if key in partial:
+            value = int(partial[key])
+            if not (values == value).any():
+                have = ", ".join(str(v) for v in sorted(set(values.tolist())))
+                within = f" in {_describe(chosen)}" if chosen else ""
+                raise L2OError(f"no {key} {value}{within} in {source}; available {key}s: {have}")
+        elif not accepted.any():
+            raise L2OError(f"{_describe(chosen)} in {source} has no accepted attempt yet (a "
+                           "repeat is pending); only a named repeat can be read")
+        elif key == keys[0]:
+            value = int(values[accepted].max())
+        else:
+            scores = rows["validation"].to_numpy(dtype=float)[accepted]
+            value = int(values[accepted][_lowest(scores)])
+        mask = values == value
+        rows, accepted = rows[mask], accepted[mask]
+        chosen[key] = value
+    return chosen
+
+
+def read_config(directory):
+    """The config.json of an experiment folder; an L2OError when there is none."""
+    config = Experiment(directory).read_config()
+    if config is None:
+        raise L2OError(f"no experiment at {directory}: {os.path.join(directory, 'config.json')} "
+                       "does not exist")
+    return config
+
+
+def default_checkpoint(directory):
+    """The metadata of an experiment folder's default checkpoint, from its config.json (the
+    repeat rule's settings) and summary.csv (:func:`complete_checkpoint` of ``{}``)."""
+    settings = read_config(directory).get("strategy") or {}
+    experiment = Experiment(directory)
+    summary = experiment.read_summary()
+    rule = {key: settings[key] for key in REPEAT_RULE if key in settings}
+    return complete_checkpoint(summary, {}, accepted_attempts(summary, rule),
+                               source=experiment.summary_path)

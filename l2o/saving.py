@@ -1,4 +1,5 @@
-"""Reading policy weights from checkpoints, exporting and loading packaged optimizers.
+"""Reading policy weights from checkpoints and experiment folders, exporting and loading
+packaged optimizers.
 
 A packaged optimizer is a folder::
 
@@ -72,6 +73,20 @@ def restore_policy(policy, prefix):
     """Fill ``policy``'s weights from a checkpoint; names and shapes must match."""
     policy.set_weights(read_network_weights(prefix), source=f"checkpoint {prefix}")
     return policy
+
+
+def load_experiment_policy(directory, checkpoint="best", debug=False):
+    """The policy an experiment folder trained: its config.json's policy, with the weights
+    of ``checkpoint`` (a name in ``checkpoint/`` such as ``period_4.0`` or ``stage_1.2.0``;
+    ``"best"``: the folder's default checkpoint, the one ``l2o.package`` exports, see
+    :func:`l2o.results.default_checkpoint`)."""
+    from l2o.results import base_name, default_checkpoint, read_config
+
+    config = read_config(directory)
+    if checkpoint == "best":
+        checkpoint = base_name(default_checkpoint(directory))
+    policy = build_policy(config["policy_constructor"], config["policy"], debug=debug)
+    return restore_policy(policy, os.path.join(directory, "checkpoint", checkpoint))
 
 
 def _read_json(path):

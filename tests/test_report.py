@@ -68,3 +68,48 @@ def test_grid_search_layout_is_what_the_plot_loader_reads(reported, tmp_path):
     finals = {lr: float(np.mean(r["loss"][:, -1])) for lr, r in table.items()}
     finals = {lr: v for lr, v in finals.items() if np.isfinite(v)}
     assert best == min(finals, key=finals.get)
+
+
+def test_cache_is_keyed_by_the_weights_not_the_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "ours" / "min-max" / "1"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"settings": {"warmup": 0}}')
+    (folder / "weights.index").write_bytes(b"index")
+    (folder / "weights.data-00000-of-00001").write_bytes(b"weights, first training")
+    fits = []
+
+    def fake_run_repeats(make, spec, repeat, seed=None, progress=True):
+        fits.append(make())
+        return {"loss": np.full((repeat, 2), float(len(fits)), np.float32)}
+
+    monkeypatch.setattr("l2o.evaluate.run_repeats", fake_run_repeats)
+    monkeypatch.setattr(l2o, "load", lambda path: object())  # no warmup attribute: 0
+    spec = {"dataset": "mnist_5k", "epochs": 1, "batch_size": 128}
+    cache = tmp_path / "runs"
+
+    def fit():
+        [entry] = report.learned_entries(str(tmp_path / "ours"), "ours")
+        return report.run_entry(entry, "mlp_train", spec, 1, 0, str(cache))
+
+    fit()
+    assert len(fits) == 1
+    again, _ = fit()  # same folder, same weights: the cached fit
+    assert len(fits) == 1 and float(again["loss"][0, 0]) == 1.0
+    # retrained (or renumbered) into the same folder: fitted again, the cache replaced
+    (folder / "weights.data-00000-of-00001").write_bytes(b"weights, second training")
+    retrained, _ = fit()
+    assert len(fits) == 2 and float(retrained["loss"][0, 0]) == 2.0
+    (folder / "config.json").write_text('{"settings": {"warmup": 100}}')
+    fit()
+    assert len(fits) == 3
+    assert read_evaluation_settings(cache / "mlp_train" / "ours-min-max_1.npz")["sha256"] == \
+        report.folder_fingerprint(str(folder))
+
+
+@pytest.mark.parametrize("argument", ["--ours-replicates=one", "--seeds=0", "--grid=fast"])
+def test_bad_argument_values_are_one_line_and_exit_2(argument, capfd):
+    with pytest.raises(SystemExit) as done:
+        report.main([argument])
+    assert done.value.code == 2
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: argument {argument.split('=')[0]}")

@@ -44,11 +44,12 @@ class FakeTrainer:
 
     mean_stats = ["meta_loss", "imitation_loss"]
 
-    def __init__(self, train_losses=(), val_losses=(), kill_at=None):
+    def __init__(self, train_losses=(), val_losses=(), kill_at=None, teacher_scores=None):
         self.policy = FakePolicy()
         self.train_losses = list(train_losses)
         self.val_losses = list(val_losses)
         self.kill_at = kill_at  # number of training calls after which to "die"
+        self.teacher_scores = teacher_scores  # validation's {label: score}, with a step_ms
         self.state = 0
         self.counter = 0
         self.events = []  # ("restore", base) / ("train", start_state, kwargs) / ("save", base)
@@ -61,8 +62,10 @@ class FakeTrainer:
         if validation:
             loss = self.val_losses.pop(0) if self.val_losses else -1.0
             self.events.append(("validate", self.state, args))
-            return {"mean": {"meta_loss": loss, "imitation_loss": 0.0, "skipped": 0},
-                    "stack": {}}
+            mean = {"meta_loss": loss, "imitation_loss": 0.0, "skipped": 0}
+            if self.teacher_scores:
+                mean.update(teacher_meta_loss=dict(self.teacher_scores), step_ms=2.0)
+            return {"mean": mean, "stack": {}}
         if self.kill_at is not None and self.calls >= self.kill_at:
             raise Killed()
         self.calls += 1
@@ -234,6 +237,8 @@ def test_resume_of_a_pending_repeat_reloads_the_previous_period(tmp_path):
     trainer = FakeTrainer(val_losses=[-2.0, -2.0])
     strategy = repeat(tmp_path, trainer)
     assert strategy._next() == {"period": 1, "repeat": 1}
+    # The default checkpoint is the last accepted attempt, not the rejected (1, 0).
+    assert strategy.default_metadata() == {"period": 0, "repeat": 0}
     strategy.train(progress=False)
     assert trainer.of("restore")[0] == "period_0.0"
     assert rows(strategy) == [(0, 0), (1, 0), (1, 1), (2, 0)]
@@ -307,10 +312,11 @@ def test_curriculum_first_period_of_a_stage_compares_training_loss_with_stage_be
     val = [-1.0, -2.0,
            -9.0,            # a good validation does not save (1, 0, 0)
            -0.1,
-           -10.0]           # (1, 1, 0) is compared with (1, 0)'s best validation, -9
-    trainer = FakeTrainer(train_losses=train, val_losses=val)
+           -3.0]            # (1, 1, 0) is compared with the accepted (1, 0, 1): bound -0.05
+    trainer = FakeTrainer(train_losses=train, val_losses=val, kill_at=len(train))
     strategy = curriculum(tmp_path, trainer, max_repeat=0)
     strategy.train(progress=False)
+    # Against the rejected (1, 0, 0) (bound -4.5) -3.0 would explode and repeat.
     assert rows(strategy) == [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 0)]
     # (1, 0, 0) continues from stage 0's best, which it holds; its repeat reloads it.
     # (1, 1, 0) starts from the accepted attempt of (1, 0), (1, 0, 1), which the trainer
@@ -318,9 +324,39 @@ def test_curriculum_first_period_of_a_stage_compares_training_loss_with_stage_be
     assert trainer.of("restore") == ["stage_0.1.0"]
     starts = [e[0] for e in trainer.of("train")]
     assert starts[2] == starts[3]
+    # The rejected (1, 0, 0) validated best of stage 1, but the stage's best, which stays
+    # loaded at the end and is packaged, is its best accepted attempt.
+    assert strategy.default_metadata() == {"stage": 1, "period": 1, "repeat": 0}
+    assert strategy.complete_metadata({"stage": 1, "period": 0}) == {
+        "stage": 1, "period": 0, "repeat": 1}
+    # A rejected attempt can still be named explicitly.
+    assert strategy.complete_metadata({"stage": 1, "period": 0, "repeat": 0})["repeat"] == 0
 
 
-def test_curriculum_later_periods_compare_validation_with_best_repeat(tmp_path):
+def test_curriculum_advances_and_counts_chances_from_accepted_attempts(tmp_path):
+    # num_chances=1: a stage goes on while its best accepted period is the latest one.
+    train = [-5.0, -5.0,
+             -0.5,          # (1, 0, 0) rejected (bound -1.0) ...
+             -1.5, -5.0, -5.0,
+             -2.0, -5.0, -5.0]  # (2, 0, 0): -2.0 against stage 1's best accepted, -1.2
+    val = [-2.0, -1.9,      # stage 0's best is period 0: no chance left after period 1
+           -9.0,            # ... although it validates best of stage 1
+           -1.0, -1.2, -1.1,  # (1, 1, 0) is stage 1's best: one more chance, then advance
+           -3.0, -3.5, -3.4]
+    trainer = FakeTrainer(train_losses=train, val_losses=val, kill_at=len(train))
+    strategy = curriculum(tmp_path, trainer, num_stages=3, num_chances=1, max_repeat=0)
+    strategy.train(progress=False)
+    # Had the rejected (1, 0, 0) counted, stage 1 would stop after period 1 (no chance
+    # left since "its best"), stage 2 would start from it, and (2, 0, 0) would explode
+    # against its -9.0.
+    assert rows(strategy) == [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 0),
+                              (1, 2, 0), (2, 0, 0), (2, 1, 0), (2, 2, 0)]
+    assert trainer.of("restore") == ["stage_0.0.0", "stage_0.0.0", "stage_1.1.0",
+                                     "stage_2.1.0"]
+    assert strategy.default_metadata() == {"stage": 2, "period": 1, "repeat": 0}
+
+
+def test_curriculum_later_periods_compare_validation_with_the_accepted_repeat(tmp_path):
     val = [-2.0, -0.5, -2.1, -3.0]  # (0, 1, 0) explodes (bound -1.0), (0, 1, 1) passes
     trainer = FakeTrainer(val_losses=val)
     strategy = curriculum(tmp_path, trainer, num_stages=1, num_periods=2)
@@ -380,9 +416,30 @@ def test_curriculum_resumed_repeat_of_period_zero_reloads_previous_stage(tmp_pat
     trainer = FakeTrainer([-5.0, -5.0], [-3.0, -4.0])
     strategy = curriculum(tmp_path, trainer)
     assert strategy._next() == {"stage": 1, "period": 0, "repeat": 1}
+    # Stopped here, the folder packages stage 0's best: stage 1 has no accepted attempt
+    # yet, and its rejected (1, 0, 0) is never the default, though it validated lower.
+    assert strategy.default_metadata() == {"stage": 0, "period": 1, "repeat": 0}
+    with pytest.raises(L2OError, match="stage 1 in .* has no accepted attempt yet"):
+        strategy.complete_metadata({"stage": 1})
     strategy.train(progress=False)
     assert trainer.of("restore")[0] == "stage_0.1.0"
     assert rows(strategy)[-2:] == [(1, 0, 1), (1, 1, 0)]
+
+
+# -- record.json ---------------------------------------------------------------------------
+
+
+def test_training_record_takes_teachers_from_the_teacher_columns_only(tmp_path):
+    trainer = FakeTrainer(val_losses=[-1.0, -2.0],
+                          teacher_scores={"adam": -1.5, "rmsprop": -1.25})
+    strategy = repeat(tmp_path, trainer, num_periods=2)
+    strategy.train(progress=False)
+    assert {"validation_adam", "validation_rmsprop", "validation_step_ms",
+            "validation_duration"} <= set(strategy.summary.columns)
+    record = strategy_build.training_record(strategy, strategy.default_metadata())
+    assert record["checkpoint"] == "period_1.0"
+    assert record["final_validation"] == {"learner": -2.0,
+                                          "teachers": {"adam": -1.5, "rmsprop": -1.25}}
 
 
 # -- settings and evaluation ---------------------------------------------------------------

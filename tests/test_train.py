@@ -919,3 +919,86 @@ def test_training_under_a_perturbation_changes_the_meta_step_and_size_zero_does_
         assert any(not np.allclose(weights[k], plain_weights[k], rtol=1e-5, atol=1e-8)
                    for k in weights) == moved
         assert attacks == policy.perturbation.adversarial_attack_steps
+
+
+# ---------------------------------------------------------------------- __load__ teachers
+
+
+def _teacher_folder(folder, attempts, max_repeat=1):
+    """A curriculum folder whose checkpoints are Adam rules, each with its own learning rate.
+
+    ``attempts``: ``(stage, period, repeat, validation, training meta_loss, learning rate)``.
+    """
+    from l2o.results import Experiment
+
+    experiment = Experiment(folder, ["stage", "period", "repeat"], ["meta_loss"])
+    experiment.write_or_check_config({
+        "strategy_constructor": "CurriculumLearningStrategy",
+        "strategy": {"max_repeat": max_repeat, "repeat_threshold": 0.5},
+        "policy_constructor": "AdamOptimizer",
+        "policy": {"learning_rate": 0.5, "trainable": True}})
+    hyper = {"warmup": 0, "warmup_rate": 0.0, "p_teacher": 0.0, "depth": 1, "unroll_len": 1,
+             "epochs": 1}
+    for stage, period, repeat, validation, meta_loss, lr in attempts:
+        metadata = {"stage": stage, "period": period, "repeat": repeat}
+        policy = build_policy("AdamOptimizer", {"learning_rate": lr, "trainable": True})
+        tf.train.Checkpoint(network=policy).write(experiment.checkpoint_prefix(metadata))
+        experiment.append_summary(dict(metadata, validation=validation, meta_loss=meta_loss,
+                                       time=0.0, duration=0.0, **hyper))
+    return experiment
+
+
+def test_load_teacher_best_is_the_best_accepted_checkpoint(tmp_path):
+    from l2o.results import default_checkpoint
+    from l2o.strategy import CurriculumLearningStrategy
+    from l2o.train import build_teacher
+
+    folder = tmp_path / "teacher"
+    _teacher_folder(folder, [(0, 0, 0, -1.0, -1.0, 0.01),
+                             (1, 0, 0, -5.0, 0.0, 0.02),     # rejected: training loss 0 > -0.5
+                             (1, 0, 1, -0.8, -1.0, 0.03)])   # accepted, though it validates worse
+    spec = {"class_name": "__load__", "directory": str(folder), "checkpoint": "best"}
+    assert float(build_teacher(spec).get_weights()["learning_rate"]) == pytest.approx(0.03)
+    spec["checkpoint"] = "stage_1.0.0"  # a named checkpoint is taken as named
+    assert float(build_teacher(spec).get_weights()["learning_rate"]) == pytest.approx(0.02)
+    # one rule: the strategy packages the checkpoint the teacher reads as "best"
+    strategy = CurriculumLearningStrategy(None, ["unused"], directory=folder, policy=object(),
+                                          lazy_problems=True, max_repeat=1,
+                                          repeat_threshold=0.5)
+    assert default_checkpoint(folder) == strategy.default_metadata() == {
+        "stage": 1, "period": 0, "repeat": 1}
+    with pytest.raises(l2o.L2OError, match="does not exist"):
+        build_teacher(dict(spec, directory=str(tmp_path / "missing")))
+
+
+def test_training_code_does_not_import_the_strategies():
+    """l2o.train reads saved policies through l2o.saving and l2o.results: the strategies,
+    which build the trainer, are never imported by it, even inside a function."""
+    import ast
+    from pathlib import Path
+
+    root = Path(l2o.__file__).parent
+
+    def source(module):
+        path = root.joinpath(*module.split(".")[1:])
+        for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+            if candidate.is_file():
+                return candidate.read_text()
+        return None  # a name imported from a module, not a module
+
+    pending = [f"l2o.train.{p.stem}" for p in (root / "train").glob("*.py")]
+    reached = set()
+    while pending:
+        module = pending.pop()
+        text = module not in reached and source(module)
+        reached.add(module)
+        for node in ast.walk(ast.parse(text)) if text else ():
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                     if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                parts = name.split(".")
+                pending += [".".join(parts[:i]) for i in range(2, len(parts) + 1)
+                            if parts[0] == "l2o"]
+    assert "l2o.saving" in reached and "l2o.results" in reached
+    assert sorted(m for m in reached if m.startswith("l2o.strategy")) == []

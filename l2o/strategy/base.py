@@ -19,7 +19,11 @@ reference re-decided only part of them on resume). Before each period the traine
 rewound to ``_previous(meta)`` unless it already holds those weights, so repeats, stage
 advances and resumes all go through one code path.
 
-"Best" always means the lowest finite validation loss (the latest row when none is finite).
+Only accepted attempts count (:func:`l2o.results.accepted_attempts`): explosions are
+judged against them, periods and stages start from them and the default checkpoint is one
+of them; an attempt the repeat rule rejected is never used, however well it validated.
+"Best" always means the lowest finite validation loss among them (the latest row when none
+is finite).
 """
 
 import contextlib
@@ -33,7 +37,8 @@ import numpy as np
 
 from l2o.config.schedules import float_schedule, integer_schedule
 from l2o.errors import L2OError, unknown
-from l2o.results import Experiment, base_name, describe_settings
+from l2o.results import (REPEAT_RULE, Experiment, accepted_attempts, base_name, best_row,
+                         complete_checkpoint, describe_settings)
 
 _REGISTRY = {}
 
@@ -98,22 +103,6 @@ def _schedule(name, spec, whole, minimum, indices):
     return fn
 
 
-def _finite(x):
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def exploded(current, reference, threshold, validation=0.0):
-    """The repeat rule: non-finite losses, or ``current`` above the reference by a margin."""
-    if not _finite(current) or not _finite(validation):
-        return True
-    if not _finite(reference):
-        return False
-    return float(current) > float(reference) + abs(float(reference)) * float(threshold)
-
-
 # -- summary helpers -----------------------------------------------------------------------
 
 
@@ -125,16 +114,23 @@ def select(frame, **match):
     return frame[mask]
 
 
-def best_row(frame):
-    """The row with the lowest finite validation (the latest row if none is finite)."""
-    if len(frame) == 0:
-        return None
-    values = frame["validation"].to_numpy(dtype=float)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return frame.iloc[-1]
-    position = int(np.argmin(np.where(finite, values, np.inf)))
-    return frame.iloc[position]
+#: Columns of summary.csv that measure the learner's validation run; they share the
+#: ``validation_`` prefix of the teachers' columns but are not teachers.
+VALIDATION_STEP_MS = "validation_step_ms"
+VALIDATION_DURATION = "validation_duration"
+_TEACHER_PREFIX = "validation_"
+
+
+def teacher_column(label):
+    """The summary.csv column of a teacher's validation meta-loss (``validation_adam``)."""
+    return _TEACHER_PREFIX + label
+
+
+def teacher_scores(row):
+    """``{label: validation meta-loss}`` of the teachers in a summary.csv row."""
+    return {column[len(_TEACHER_PREFIX):]: float(row[column]) for column in row.index
+            if column.startswith(_TEACHER_PREFIX)
+            and column not in (VALIDATION_STEP_MS, VALIDATION_DURATION)}
 
 
 def require(row, what):
@@ -231,6 +227,7 @@ class BaseStrategy:
                            f"{', '.join(missing)} of {type(self).__name__}; it was written by "
                            "another strategy")
         self._in_memory = None  # metadata of the checkpoint the trainer holds, if known
+        self._acceptance_of = self._acceptance_mask = None  # see _acceptance
 
     # -- settings ------------------------------------------------------------------------
 
@@ -335,10 +332,6 @@ class BaseStrategy:
     def validation_args(self, metadata):
         return self.validation_args_at(self._index(metadata))
 
-    def complete_metadata(self, metadata=None):
-        """Fill the missing keys of a checkpoint description from summary.csv."""
-        raise NotImplementedError
-
     def header(self, metadata):
         raise NotImplementedError
 
@@ -361,20 +354,44 @@ class BaseStrategy:
             out[key] = int(value)
         return out
 
-    def _pick(self, frame, key, wanted, what):
-        """The rows of ``frame`` with ``key == wanted``; an error naming the choices if none."""
-        rows = select(frame, **{key: wanted})
-        if len(rows) == 0:
-            have = sorted(set(int(v) for v in frame[key]))
-            raise L2OError(f"no {what} in {self.experiment.summary_path}; available "
-                           f"{key}s: {', '.join(map(str, have))}")
-        return rows
-
     def _metadata_of(self, row):
         return {k: int(row[k]) for k in self.METADATA}
 
+    def _repeat_rule(self):
+        """The settings of the repeat rule, for the strategies that have them."""
+        return {key: getattr(self, key) for key in REPEAT_RULE if key in self.valid_settings()}
+
+    def _acceptance(self):
+        """:func:`l2o.results.accepted_attempts` of summary.csv (once per new row)."""
+        if self._acceptance_of is not self.summary:
+            self._acceptance_mask = accepted_attempts(self.summary, self._repeat_rule())
+            self._acceptance_of = self.summary
+        return self._acceptance_mask
+
+    def _accepted(self, **match):
+        """The accepted attempts (summary.csv rows) among those matching ``match``."""
+        return select(self.summary[self._acceptance()], **match)
+
+    def _accepted_attempt(self, **match):
+        """Metadata of the best accepted attempt among the rows matching ``match``."""
+        what = " ".join(f"{key} {value}" for key, value in match.items())
+        return self._metadata_of(require(best_row(self._accepted(**match)),
+                                         f"an accepted attempt of {what}"))
+
+    def complete_metadata(self, metadata=None):
+        """Fill the missing keys of a checkpoint description from summary.csv.
+
+        A missing stage (curriculum) or period (simple, repeat) is the latest one; the other
+        missing keys are those of its best accepted attempt
+        (:func:`l2o.results.complete_checkpoint`).
+        """
+        return complete_checkpoint(self.summary, self._check_partial(metadata),
+                                   self._acceptance(), source=self.experiment.summary_path)
+
     def default_metadata(self):
-        """The checkpoint evaluated and packaged by default."""
+        """The checkpoint evaluated and packaged by default (the best accepted attempt of
+        the latest stage or period); ``__load__`` teachers read the same one as "best"
+        (:func:`l2o.results.default_checkpoint`)."""
         return self.complete_metadata({})
 
     @property
@@ -433,9 +450,9 @@ class BaseStrategy:
         row = {"validation": validation, "time": None, "duration": None}
         row.update(metadata)
         # the teachers' own validation meta-loss, beside the learner's: lower is better
-        row.update({f"validation_{name}": value for name, value in teachers.items()})
+        row.update({teacher_column(name): value for name, value in teachers.items()})
         if "step_ms" in checked["mean"]:  # wall time per inner step, beside training's step_ms
-            row["validation_step_ms"] = float(checked["mean"]["step_ms"])
+            row[VALIDATION_STEP_MS] = float(checked["mean"]["step_ms"])
         row.update({k: train_args[k] for k in HYPER})
         for key in self.stat_columns:
             row[key] = float(mean.pop(key, float("nan")))
@@ -443,7 +460,7 @@ class BaseStrategy:
         row["skipped"] = skipped
         row["time"] = time.time()
         row["duration"] = row["time"] - start
-        row["validation_duration"] = validation_duration  # its part of duration
+        row[VALIDATION_DURATION] = validation_duration  # its part of duration
         self.summary = self.experiment.append_summary(row)
         self._tensorboard(row, step=len(self.summary) - 1)
         return row

@@ -12,8 +12,8 @@ import os
 
 from l2o.config.overrides import apply_overrides
 from l2o.errors import L2OError
-from l2o.results import Experiment
-from l2o.strategy.base import get_strategy_class
+from l2o.results import Experiment, read_config
+from l2o.strategy.base import get_strategy_class, teacher_scores
 
 CONFIG_KEYS = ("training", "optimizer", "problems", "strategy_constructor", "strategy",
                "policy_constructor", "policy")
@@ -103,15 +103,6 @@ def build(config, overrides=(), exempt_overrides=(), directory="weights", strict
     return cls(trainer, problems, directory=directory, **settings)
 
 
-def read_config(directory):
-    """The config.json of an experiment folder; an L2OError when there is none."""
-    config = Experiment(directory).read_config()
-    if config is None:
-        raise L2OError(f"no experiment at {directory}: {os.path.join(directory, 'config.json')} "
-                       "does not exist")
-    return config
-
-
 def build_from_config(directory, overrides=(), info=True, debug=False, for_evaluation=False):
     """Rebuild the strategy of an existing experiment folder from its config.json.
 
@@ -173,8 +164,7 @@ def training_record(strategy, metadata, command=None):
     for key, value in metadata.items():
         row = row[row[key] == value]
     row = row.iloc[-1]
-    teachers = {c[len("validation_"):]: float(row[c]) for c in summary.columns
-                if c.startswith("validation_")}
+    teachers = teacher_scores(row)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 check=True, cwd=os.path.dirname(os.path.abspath(__file__))

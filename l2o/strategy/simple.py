@@ -99,10 +99,3 @@ class SimpleStrategy(BaseStrategy):
     def _previous(self, metadata):
         period = metadata["period"]
         return {"period": period - 1} if period > 0 else None
-
-    def complete_metadata(self, metadata=None):
-        """``{"period": p}``; the period defaults to the latest one."""
-        metadata = self._check_partial(metadata)
-        period = metadata.get("period", int(self.summary["period"].max()))
-        self._pick(self.summary, "period", period, f"period {period}")
-        return {"period": period}

@@ -4,16 +4,16 @@ An analytical teacher is ``{"class_name": "Adam", "config": {...}}`` (the l2o ru
 ``AdamOptimizer``, not Keras's). ``{"class_name": "__load__", "directory": D,
 "checkpoint": C}`` is a policy trained by another experiment: its config.json names the
 policy and ``D/checkpoint/C`` holds the weights (``C = "best"``: the experiment's default
-checkpoint, the lowest validation). This is how choice amalgamation distils a
-trained choice policy into RNNProp.
+checkpoint, its best accepted attempt, the one ``l2o.package`` exports). This is how
+choice amalgamation distils a trained choice policy into RNNProp. Reading it needs
+l2o.saving only, never the strategies (which build the trainer).
 """
 
-import json
 import os
 
 from l2o.errors import L2OError
 from l2o.policies.base import build_policy, get_policy_class
-from l2o.saving import restore_policy
+from l2o.saving import load_experiment_policy
 
 
 def build_teacher(spec):
@@ -39,13 +39,4 @@ def _load_teacher(spec):
     if not os.path.exists(config_path):
         raise L2OError(f"__load__ teacher: {config_path} does not exist (train that experiment "
                        "first, or fix the teacher's directory)")
-    with open(config_path) as f:
-        config = json.load(f)
-    if checkpoint == "best":
-        from l2o.strategy import build_from_config
-
-        strategy = build_from_config(directory, info=False, for_evaluation=True)
-        checkpoint = os.path.basename(
-            strategy.experiment.checkpoint_prefix(strategy.default_metadata()))
-    policy = build_policy(config["policy_constructor"], config["policy"])
-    return restore_policy(policy, os.path.join(directory, "checkpoint", checkpoint))
+    return load_experiment_policy(directory, checkpoint)
