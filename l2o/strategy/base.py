@@ -554,7 +554,7 @@ class BaseStrategy:
         """
         from l2o import evaluate as evaluation
         from l2o.optimizer import LearnedOptimizer
-        from l2o.results import evaluation_record, read_evaluation_settings, save_evaluation
+        from l2o.results import check_evaluation_file, evaluation_record, save_evaluation
         from l2o.saving import restore_policy
 
         if not isinstance(problem, str):
@@ -568,13 +568,8 @@ class BaseStrategy:
         debug = bool(getattr(self.policy, "debug", False))
         path = self.experiment.eval_path(problem, metadata, suffix=suffix, debug=debug)
         record = evaluation_record(problem, spec, repeat, seed, **warmup_settings)
-        if path.exists() and not overwrite:
-            held = read_evaluation_settings(path)
-            if held != record:
-                raise L2OError(f"{path} holds an evaluation with other settings "
-                               f"({describe_settings(held)}; this one: "
-                               f"{describe_settings(record)}); pass a suffix to write beside "
-                               "it, or overwrite it explicitly")
+        check_evaluation_file(path, record, overwrite,
+                              hint="pass a suffix to write beside it, or overwrite it explicitly")
 
         prefix = self.experiment.checkpoint_prefix(metadata)
         restore_policy(self.policy, prefix)
