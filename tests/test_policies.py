@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import l2o
 from l2o.config.defaults import LSTM_CELL_KWARGS
+from l2o.errors import L2OError
 from l2o.policies import build_policy
 
 STEPS = 20
@@ -256,3 +257,11 @@ def test_fused_lstm_shapes_and_fallback():
     assert traces[1:] == traces[:1] * 2
     assert not layers.LSTM(2, 3, activation="relu").fused
     assert not layers.LSTM(2, 3, recurrent_activation="hard_sigmoid").fused
+
+
+@pytest.mark.parametrize("cls", ["RNNPropOptimizer", "AbstractChoiceOptimizer", "DMOptimizer"])
+@pytest.mark.parametrize("layers", [[], [0], [20, "a"], [True]])
+def test_bad_layer_sizes_are_one_line_naming_what_is_valid(cls, layers):
+    with pytest.raises(L2OError) as info:
+        build_policy(cls, {"layers": layers})
+    assert "\n" not in str(info.value) and "positive whole numbers" in str(info.value)

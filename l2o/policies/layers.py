@@ -217,6 +217,10 @@ LSTM_KWARGS = ("activation", "recurrent_activation", "use_bias", "kernel_initial
 
 def lstm_stack(in_dim, layers, cell_kwargs):
     """A list of LSTM layers of the given sizes (tracked as ``recurrent/<i>``)."""
+    sizes = list(layers) if isinstance(layers, (list, tuple)) else None
+    if not sizes or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in sizes):
+        raise ValueError(f"layers must be a non-empty list of positive whole numbers (units "
+                         f"per LSTM layer, e.g. [20, 20]), got {layers!r}")
     out = []
     for units in layers:
         out.append(LSTM(in_dim, units, **cell_kwargs))
