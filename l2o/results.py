@@ -542,12 +542,17 @@ def read_config(directory):
     return config
 
 
+def repeat_rule(config):
+    """The repeat rule's settings a config.json holds (the rest: :data:`REPEAT_RULE`)."""
+    settings = (config or {}).get("strategy") or {}
+    return {key: settings[key] for key in REPEAT_RULE if key in settings}
+
+
 def default_checkpoint(directory):
     """The metadata of an experiment folder's default checkpoint, from its config.json (the
     repeat rule's settings) and summary.csv (:func:`complete_checkpoint` of ``{}``)."""
-    settings = read_config(directory).get("strategy") or {}
+    rule = repeat_rule(read_config(directory))
     experiment = Experiment(directory)
     summary = experiment.read_summary()
-    rule = {key: settings[key] for key in REPEAT_RULE if key in settings}
     return complete_checkpoint(summary, {}, accepted_attempts(summary, rule),
                                source=experiment.summary_path)

@@ -45,16 +45,11 @@ def build_scored_policy(text):
         return f"{name} (lr {config['learning_rate']:g})", build_policy(cls, config), True
     folder, checkpoint = (name, option) if option else (text, None)
     if os.path.exists(os.path.join(folder, "summary.csv")) or checkpoint:
-        from l2o.saving import restore_policy
-        from l2o.strategy import build_from_config
+        from l2o.results import base_name, default_checkpoint
+        from l2o.saving import load_experiment_policy
 
-        strategy = build_from_config(folder, info=False, for_evaluation=True)
-        if checkpoint:
-            prefix = os.path.join(folder, "checkpoint", checkpoint)
-        else:
-            prefix = strategy.experiment.checkpoint_prefix(strategy.default_metadata())
-        restore_policy(strategy.policy, prefix)
-        return f"{folder} [{os.path.basename(prefix)}]", strategy.policy, False
+        checkpoint = checkpoint or base_name(default_checkpoint(folder))
+        return f"{folder} [{checkpoint}]", load_experiment_policy(folder, checkpoint), False
     if os.path.isdir(folder):
         from l2o.saving import load_policy
 

@@ -272,3 +272,18 @@ def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
         in out
     assert "| adam | (3 runs) |" in out
     assert main(["--problem=conv_train", "--stability=mm"]) == 2
+
+
+def test_plots_read_the_accepted_attempt_even_where_a_rejected_one_validates_best():
+    """Period 0 of stage 1 is judged by its training loss: attempt 0 validates best but its
+    meta_loss (-1.2) is above stage 0's best validation (-1.5) by more than 10%, so training
+    went on from attempt 1; plots, loaders and the training figure agree with the library."""
+    summary = pd.DataFrame({
+        "validation": [-1.0, -1.5, -3.0, -2.5],
+        "stage": [0, 0, 1, 1], "period": [0, 1, 0, 0], "repeat": [0, 0, 0, 1],
+        "meta_loss": [-0.5, -1.0, -1.2, -1.6],
+    })
+    assert plot.default_metadata(summary) == {"stage": 1, "period": 0, "repeat": 1}
+    assert list(plot.accepted_rows(summary)["repeat"]) == [0, 0, 1]
+    # a looser rule (the folder's config.json) accepts attempt 0
+    assert plot.default_metadata(summary, {"repeat_threshold": 0.5})["repeat"] == 0

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, training_figure
-from l2o.plot.results import (baseline_path, default_metadata, describe_entry, load_baseline,
-                              load_entry, load_replicates, load_training)
+from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
+                              load_baseline, load_entry, load_replicates, load_training)
 from l2o.plot.stats import stability_table, stats_table
 from l2o.results import base_name
 
@@ -158,13 +158,14 @@ def _training(args):
     summary = load_training(directory)
     name = "_".join(directory.parts[-3:]) if directory.parts else "training"
     out = Path(args.out or Path("figures") / f"training_{name}.png")
-    best = default_metadata(summary)
+    rule = folder_rule(directory)
+    best = default_metadata(summary, rule)
     if best is not None:
         rows = summary
         for key, value in best.items():
             rows = rows[rows[key] == value]
         validation = rows["validation"].iloc[-1] if len(rows) else float("nan")
-        rejected = len(summary) - len(accepted_rows(summary))
+        rejected = len(summary) - len(accepted_rows(summary, rule))
         print(f"{directory}: {len(summary)} rows in summary.csv ({rejected} rejected repeats); "
               f"default checkpoint {base_name(best)} (validation {validation:.4g})")
     written = training_figure(summary, out, title=str(directory))

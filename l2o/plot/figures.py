@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from l2o.errors import L2OError
-from l2o.plot.results import load_entry, lowest_validation_row
+from l2o.plot.results import load_entry
+from l2o.results import accepted_attempts
 from l2o.plot.stats import eval_stats
 from l2o.results import atomic_write_bytes
 
@@ -178,17 +179,11 @@ def boxplot(ax, results, stat="val_best", k=2.0):
 # -- training summaries ------------------------------------------------------------------
 
 
-def accepted_rows(summary):
-    """The rows of summary.csv that training kept, one per period (per stage and period).
-
-    Repeat and curriculum strategies: the lowest-validation repeat, the library's rule for
-    the checkpoint training goes on from.
-    """
-    if "repeat" not in summary.columns:
-        return summary
-    groups = ["stage", "period"] if "stage" in summary.columns else ["period"]
-    keep = [lowest_validation_row(rows).name for _, rows in summary.groupby(groups, sort=True)]
-    return summary.loc[keep]
+def accepted_rows(summary, rule=None):
+    """The rows of summary.csv that training kept: each period's accepted attempt
+    (:func:`l2o.results.accepted_attempts`; ``rule``: the folder's repeat rule), the
+    checkpoint training went on from. A pending repeat keeps nothing of its period."""
+    return summary[accepted_attempts(summary, rule)]
 
 
 def plot_training(ax, summary, keys=("validation", "meta_loss"), twin=("imitation_loss",),

@@ -8,9 +8,10 @@ over the evaluation runs on axis 0 (see :mod:`l2o.evaluate`). The files live at
     <gridsearch root>/<policy>/<problem>/<lr>.npz  a grid-search point
 
 Which checkpoint a folder stands for, when none is named: the only file present; otherwise the
-checkpoint the strategy itself evaluates by default, read from ``summary.csv`` (Simple: the last
-period; Repeat: the last period's lowest-validation repeat; Curriculum: the last stage's
-lowest-validation period and, among its repeats, the lowest-validation one); otherwise the latest file. Deviation
+checkpoint the strategy itself evaluates by default, read from ``summary.csv`` and the folder's
+repeat rule (Simple: the last period; Repeat: the last period's accepted attempt; Curriculum:
+the last stage's lowest-validation accepted attempt; see :func:`l2o.results.accepted_attempts`);
+otherwise the latest file. Deviation
 from the reference plots: they took the *highest* repeat of a curriculum period, which is not
 the checkpoint the library treats as best; here both agree. The grid-search path is the one the
 grid-search script writes (the reference plot loader swapped policy and problem).
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from l2o.errors import L2OError
-from l2o.results import SETTINGS_KEY, base_name
+from l2o.results import (SETTINGS_KEY, Experiment, accepted_attempts, base_name,
+                         complete_checkpoint, repeat_rule)
 
 _BASE = re.compile(r"^(?P<kind>[A-Za-z]+)_(?P<numbers>[0-9.]+)$")
 
@@ -103,35 +105,24 @@ def read_summary(directory):
         raise L2OError(f"{path} cannot be read: {error}") from None
 
 
-def default_metadata(summary):
-    """The checkpoint metadata a strategy evaluates by default, from its summary frame.
-
-    Returns None for an empty frame or one without metadata columns.
+def default_metadata(summary, rule=None):
+    """The checkpoint metadata a strategy evaluates by default, from its summary frame: the
+    lowest-validation accepted attempt of the latest stage or period
+    (:func:`l2o.results.complete_checkpoint`; ``rule``: the folder's repeat rule, see
+    :func:`l2o.results.repeat_rule`). None for an empty frame, one without metadata
+    columns, or one whose last period has no accepted attempt yet.
     """
     if summary is None or summary.empty or "period" not in summary.columns:
         return None
-    if "stage" in summary.columns:
-        stage = summary["stage"].max()
-        rows = summary[summary["stage"] == stage]
-        period = lowest_validation_row(rows)["period"]
-        rows = rows[rows["period"] == period]
-        repeat = lowest_validation_row(rows)["repeat"]
-        return {"stage": int(stage), "period": int(period), "repeat": int(repeat)}
-    period = summary["period"].max()
-    if "repeat" in summary.columns:
-        # as l2o.strategy.RepeatStrategy: the best (lowest-validation) attempt of the period
-        repeat = lowest_validation_row(summary[summary["period"] == period])["repeat"]
-        return {"period": int(period), "repeat": int(repeat)}
-    return {"period": int(period)}
+    try:
+        return complete_checkpoint(summary, {}, accepted_attempts(summary, rule))
+    except L2OError:  # a repeat is pending
+        return None
 
 
-def lowest_validation_row(rows):
-    """The row of lowest finite validation (the latest row when none is finite)."""
-    validation = rows["validation"].to_numpy(dtype=float)
-    finite = np.isfinite(validation)
-    if not finite.any():
-        return rows.iloc[-1]
-    return rows.iloc[int(np.argmin(np.where(finite, validation, np.inf)))]
+def folder_rule(directory):
+    """The repeat rule of an experiment folder's config.json ({} without one)."""
+    return repeat_rule(Experiment(directory).read_config())
 
 
 def _match_checkpoint(available, checkpoint):
@@ -169,7 +160,7 @@ def resolve_eval_path(directory, problem, checkpoint=None):
         return folder / f"{name}.npz"
     if len(available) == 1:
         return folder / f"{available[0]}.npz"
-    metadata = default_metadata(read_summary(directory))
+    metadata = default_metadata(read_summary(directory), folder_rule(directory))
     if metadata is not None:
         name = base_name(metadata)
         if name in available:
