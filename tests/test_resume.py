@@ -73,7 +73,7 @@ def _rows(directory):
     return len(pd.read_csv(path)) if os.path.exists(path) else 0
 
 
-@pytest.mark.parametrize("recipe", sorted(RECIPES))
+@pytest.mark.parametrize("recipe", ["plain"])  # the noisy recipe: the truncation test below
 def test_sigkill_mid_period_then_resume(tmp_path, uninterrupted, recipe):
     directory = str(tmp_path / "results" / "rnnprop" / "resume" / "1")
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
