@@ -1,10 +1,10 @@
 """The results table and figure: our optimizers against the paper's and their teachers.
 
     python -m l2o.report                       # conv_train, mlp_train, conv_avg on mnist_5k
-    python -m l2o.report --problems=conv_train --seeds=3 --out=figures/quick
+    python -m l2o.report --problems=conv_train --seeds=3 --epochs=10 --out=figures/quick
 
-For every problem it trains fresh models (``--epochs`` epochs, the problem's batch size,
-seeds ``seed .. seed + seeds - 1``, the same seeds for every optimizer) with
+For every problem it trains fresh models (the problem's batch size, seeds ``seed .. seed +
+seeds - 1``, the same seeds for every optimizer) with
 
 - ``ours``: every optimizer folder under ``--ours`` (``pre-trained/<kind>/<n>``) on the first
   problem, replicate 1 of each kind on the others, loaded with ``l2o.load`` as a user would,
@@ -12,18 +12,50 @@ seeds ``seed .. seed + seeds - 1``, the same seeds for every optimizer) with
 - ``paper``: replicate 1 of each of the paper's released optimizers (``--paper``, skipped when
   that folder is absent), loaded with ``l2o.load`` (no warmup);
 - ``teacher``: the six analytical rules at the paper's learning rates (``baseline.py`` keys);
-- ``grid``: Keras' Adam at the best learning rate of a grid (``--grid``), found by
-  :mod:`l2o.evaluate.gridsearch` on the same seeds, so "is the baseline tuned?" has an answer.
+- ``grid``: Keras' Adam at the best learning rate of a grid (``--grid``), found on the same
+  seeds (the fits of :mod:`l2o.evaluate.gridsearch`), so "is the baseline tuned?" has an
+  answer.
 
-It writes ``<out>/report.md`` (one table per problem: final training loss and best
-validation loss, mean and standard deviation over the seeds, and the ratio of the final
-training loss to Adam's and to the grid-tuned Adam's), ``<out>/report.csv`` and
-``<out>/report.png`` (training loss per epoch). Every fit is cached in
-``<out>/runs/<problem>/<name>.npz`` with its settings and reused when the settings match, so
-an interrupted report resumes, and two processes may fill the cache for different
-``--problems`` before one run with all of them writes the table. The settings of a learned
-optimizer include a SHA-256 of its folder's config.json and weights files, so a retrained or
-renumbered ``pre-trained/<kind>/<n>`` is fitted again instead of reusing the old fits.
+**Horizons.** ``--epochs`` is a comma list of horizons (default ``10,25``: ours and the
+paper's 25). Every optimizer is fitted once, for the longest horizon, and each horizon's
+figures are read from the first ``h`` epochs of that fit (:func:`at_horizon`). This is exact,
+not an approximation: a fit (:func:`l2o.evaluate.evaluate_model`) has no epoch-dependent
+schedule, its shuffle order and model initialisation depend on the seed alone, and epoch ``k``
+is computed before the fit knows how many epochs follow, so the first ``h`` epochs of a longer
+fit are the ``h``-epoch fit (``tests/test_report.py`` checks it on a real fit). The grid-tuned
+Adam is chosen per horizon: the learning rate with the lowest mean training loss at epoch
+``h`` (:func:`grid_best`). Function problems (``quadratic10``, ...) have no epochs: one table
+at their own number of steps.
+
+**Columns**, per problem and horizon ``h`` (mean and standard deviation over the seeds):
+final training loss (the mean batch loss of epoch ``h``), best validation loss (the lowest
+validation loss of epochs ``1..h``), the ratio of the final training loss to Adam's (Keras'
+Adam at lr 0.005, the ``adam`` teacher) and to the grid-tuned Adam's at ``h``, and the wall
+clock to Adam's loss (:func:`seconds_to_reach`): let ``target`` be Adam's final training loss
+at ``h`` (its mean over seeds, the table's figure) and ``e`` the first epoch ``<= h`` whose
+training loss, averaged over the seeds, is at or below ``target``; the entry is the training
+time up to the end of epoch ``e``, averaged over the seeds, or "not reached". Training time
+excludes validation (:func:`training_seconds`): it is the sum of the fit's step durations,
+read from its per-batch time stamps ``batch_time`` (seconds since the fit started, taken
+after each batch), with the first step of every epoch after the first (whose stamp also
+covers the previous epoch's validation) charged the median step duration of its epoch. The
+first epoch includes the tracing of the training step. Adam's own entry is, by definition,
+its full training time at ``h``. The column exists because a learned step costs more than
+Adam's; its times come from fits that may have run in different processes and at different
+machine loads (cached fits are reused), so read it as a rough figure.
+
+It writes ``<out>/report.md`` (one table per problem and horizon), ``<out>/report.csv`` (one
+row per optimizer, problem and horizon; column ``epochs`` is the horizon, empty for function
+problems; ``seconds_to_adam`` / ``epoch_reached`` are the wall clock to Adam's loss and the
+epoch it was reached, empty when not reached; ``train_seconds`` the full training time at the
+horizon) and ``<out>/report.png`` (training loss per epoch over the longest horizon, the
+shorter ones marked). Every fit is cached in ``<out>/runs/<problem>/<name>.npz`` with its
+settings (the number of epochs fitted among them) and reused only when the settings match, so
+an interrupted report resumes, a cache of another length is fitted again, and two processes
+may fill the cache for different ``--problems`` before one run with all of them writes the
+table. The settings of a learned optimizer include a SHA-256 of its folder's config.json and
+weights files, so a retrained or renumbered ``pre-trained/<kind>/<n>`` is fitted again
+instead of reusing the old fits.
 """
 
 import argparse
@@ -39,6 +71,7 @@ import numpy as np
 DEFAULT_PROBLEMS = ("conv_train", "mlp_train", "conv_avg")  # training problem first
 TEACHERS = ("adam", "rmsprop", "sgd", "momentum", "addsign", "powersign")
 KINDS = ("min-max", "mean", "choice-large", "choice-small")
+DEFAULT_EPOCHS = (10, 25)  # 25: the paper's evaluation length
 DEFAULT_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 DEFAULT_PAPER = os.path.join("..", "shared", "reference", "pretrained")
 
@@ -133,6 +166,81 @@ def run_entry(entry, problem, spec, seeds, seed, cache):
     return results, settings
 
 
+def at_horizon(results, epochs):
+    """``results`` (arrays stacked over seeds) cut to their first ``epochs`` epochs.
+
+    Per-epoch arrays (as many columns as ``loss``) keep their first ``epochs`` columns,
+    per-step arrays (``batch_loss``, ``batch_time``, debug summaries: a whole multiple of
+    that) their first ``epochs`` epochs' steps. ``epochs=None`` (function problems) returns
+    ``results`` as they are.
+    """
+    if epochs is None:
+        return results
+    from l2o.errors import L2OError
+
+    fitted = np.asarray(results["loss"]).shape[1]
+    if not 1 <= epochs <= fitted:
+        raise L2OError(f"cannot read {epochs} epochs from a fit of {fitted}")
+    cut = {}
+    for key, value in results.items():
+        value = np.asarray(value)
+        if value.ndim >= 2 and value.shape[1] % fitted == 0:
+            cut[key] = value[:, :epochs * (value.shape[1] // fitted)]
+        else:
+            cut[key] = value
+    return cut
+
+
+def training_seconds(results):
+    """``[seeds, epochs]``: training seconds from the start of each fit to the end of each
+    epoch, validation excluded (the module doc says how)."""
+    loss = np.asarray(results["loss"])
+    seeds, epochs = loss.shape
+    stamps = np.asarray(results["batch_time"], np.float64)
+    per_epoch = stamps.shape[1] // epochs
+    steps = np.diff(stamps, axis=1, prepend=0.0).reshape(seeds, epochs, per_epoch)
+    if per_epoch > 1:  # the stamp of an epoch's first step also covers the last validation
+        steps[:, 1:, 0] = np.median(steps[:, 1:, 1:], axis=2)
+    return np.cumsum(steps.sum(axis=2), axis=1)
+
+
+def seconds_to_reach(results, target):
+    """``(seconds, epoch)``: the first epoch (1-based) whose training loss, averaged over the
+    seeds, is at or below ``target``, and the training time to its end averaged over the
+    seeds; ``(nan, None)`` when no epoch reaches it or the fit has no time stamps."""
+    if "batch_time" not in results:
+        return float("nan"), None
+    reached = np.flatnonzero(np.mean(np.asarray(results["loss"]), axis=0) <= target)
+    if reached.size == 0:
+        return float("nan"), None
+    epoch = int(reached[0])
+    return float(np.mean(training_seconds(results)[:, epoch])), epoch + 1
+
+
+def full_seconds(results):
+    """The training time of the whole fit, averaged over the seeds (nan without stamps)."""
+    if "batch_time" not in results:
+        return float("nan")
+    return float(np.mean(training_seconds(results)[:, -1]))
+
+
+def horizon_loss(results, epochs):
+    """The mean over seeds of the training loss at epoch ``epochs`` (None: the last)."""
+    return float(np.mean(np.asarray(at_horizon(results, epochs)["loss"])[:, -1]))
+
+
+def grid_best(grid, epochs):
+    """The learning rate of ``grid`` ({lr: results}) with the lowest mean training loss at
+    epoch ``epochs``; a diverged point (non-finite loss) never wins."""
+    from l2o.errors import L2OError
+
+    scores = {lr: horizon_loss(results, epochs) for lr, results in grid.items()}
+    finite = {lr: score for lr, score in scores.items() if np.isfinite(score)}
+    if not finite:
+        raise L2OError(f"every learning rate of the grid diverged at {epochs} epochs")
+    return min(finite, key=finite.get)
+
+
 def summarize(results):
     final = np.asarray(results["loss"])[:, -1]
     row = {"final_train": float(np.mean(final)), "final_train_std": float(np.std(final))}
@@ -142,64 +250,125 @@ def summarize(results):
     return row
 
 
+#: The label of the reference every ratio and the wall-clock column are taken against.
+ADAM_PREFIX = "adam ("
+
+
+def horizon_rows(fits, grid, epochs):
+    """The table rows of one horizon: ``fits`` is ``[(label, group, warmup, results)]`` of
+    full-length fits, ``grid`` ``{lr: results}`` of the Adam grid, ``epochs`` the horizon
+    (None: function problems)."""
+    rows = []
+    for label, group, warmup, results in fits:
+        rows.append((dict(label=label, group=group, warmup=warmup),
+                     at_horizon(results, epochs)))
+    best_lr = grid_best(grid, epochs)
+    rows.append((dict(label=f"Adam, grid-best lr {best_lr:g}", group="grid", warmup=0),
+                 at_horizon(grid[best_lr], epochs)))
+    adam = next((results for row, results in rows if row["label"].startswith(ADAM_PREFIX)),
+                None)
+    adam_loss = np.nan if adam is None else summarize(adam)["final_train"]
+    tuned_loss = summarize(rows[-1][1])["final_train"]
+    table = []
+    for row, results in rows:
+        row.update(summarize(results), epochs=epochs)
+        row["vs_adam"] = row["final_train"] / adam_loss
+        row["vs_tuned_adam"] = row["final_train"] / tuned_loss
+        row["train_seconds"] = full_seconds(results)
+        if results is adam:  # by definition: Adam reaches its own final loss at its end
+            seconds = (row["train_seconds"], np.asarray(results["loss"]).shape[1])
+        else:
+            seconds = seconds_to_reach(results, adam_loss)
+        row["seconds_to_adam"], row["epoch_reached"] = seconds
+        table.append(row)
+    return table, best_lr
+
+
 def _cell(mean, std):
     return f"{mean:.4f} ± {std:.4f}" if np.isfinite(mean) else "diverged"
 
 
-def problem_table(problem, rows, protocol):
-    """A markdown table of one problem's rows (dicts from :func:`report_problem`)."""
-    lines = [f"### {problem}", "", protocol, "",
-             "| optimizer | group | final train loss | × Adam | × tuned Adam | best val loss |",
-             "| - | - | - | - | - | - |"]
+def _seconds(row):
+    if row.get("epoch_reached") is None:
+        return "-" if not np.isfinite(row.get("train_seconds", np.nan)) else "not reached"
+    return f"{row['seconds_to_adam']:.1f} (epoch {row['epoch_reached']})"
+
+
+def problem_table(problem, rows, protocol, epochs=None):
+    """A markdown table of one problem's rows (dicts from :func:`horizon_rows`)."""
+    title = problem if epochs is None else f"{problem}, {epochs} epochs"
+    lines = [f"### {title}", "", protocol, "",
+             "| optimizer | group | final train loss | × Adam | × tuned Adam | best val loss "
+             "| s to Adam's loss |",
+             "| - | - | - | - | - | - | - |"]
     for row in rows:
         lines.append(
             f"| {row['label']} | {row['group']} | {_cell(row['final_train'], row['final_train_std'])}"
             f" | {row['vs_adam']:.2f} | {row['vs_tuned_adam']:.2f} | "
-            f"{_cell(row.get('best_val', np.nan), row.get('best_val_std', np.nan))} |")
+            f"{_cell(row.get('best_val', np.nan), row.get('best_val_std', np.nan))} | "
+            f"{_seconds(row)} |")
     return "\n".join(lines) + "\n"
 
 
+def horizons_of(spec, epochs):
+    """The horizons of one problem: ``epochs`` sorted (model problems), ``[None]`` for a
+    function problem."""
+    from l2o.evaluate import is_function_problem
+
+    return [None] if is_function_problem(spec) else sorted(set(int(e) for e in epochs))
+
+
 def report_problem(problem, entries, args, cache):
-    """Run (or read) every entry and the Adam grid on one problem; returns rows and curves."""
-    from l2o.evaluate import get_eval_problem, is_function_problem
-    from l2o.evaluate.gridsearch import final_loss, grid_search
+    """Fit (or read) every entry and the Adam grid on one problem, once, for the longest
+    horizon; returns ``([(epochs, rows, protocol)], curves, horizons)``."""
+    from l2o.evaluate import get_eval_problem
+    from l2o.evaluate.gridsearch import grid_search
 
     spec = get_eval_problem(problem, dataset=args.dataset)
-    if args.epochs is not None and not is_function_problem(spec):
-        spec["epochs"] = int(args.epochs)
+    horizons = horizons_of(spec, args.epochs)
+    longest = horizons[-1]
+    if longest is not None:
+        spec["epochs"] = longest
     print(f"{problem}: {len(entries)} optimizers + Adam grid {list(args.grid)}, "
-          f"{args.seeds} seeds", flush=True)
-    best_lr, grid = grid_search(os.path.join(cache, "gridsearch"), "adam", problem,
-                                args.grid, args.seeds, dataset=args.dataset, epochs=args.epochs,
-                                seed=args.seed, log=lambda line: print("  " + line, flush=True),
-                                use_keras=True)
-    rows, curves = [], {}
+          f"{args.seeds} seeds" + ("" if longest is None else f", {longest} epochs"),
+          flush=True)
+    _, grid = grid_search(os.path.join(cache, "gridsearch"), "adam", problem,
+                          args.grid, args.seeds, dataset=args.dataset, epochs=longest,
+                          seed=args.seed, log=lambda line: print("  " + line, flush=True),
+                          use_keras=True)
+    fits, curves = [], {}
     for entry in entries:
         results, settings = run_entry(entry, problem, spec, args.seeds, args.seed, cache)
-        rows.append(dict(summarize(results), label=entry.label, group=entry.group,
-                         warmup=settings["warmup"]))
+        fits.append((entry.label, entry.group, settings["warmup"], results))
         curves[(entry.group, entry.label)] = results
-    tuned = grid[best_lr]
-    rows.append(dict(summarize(tuned), label=f"Adam, grid-best lr {best_lr:g}", group="grid",
-                     warmup=0))
-    curves[("grid", "Adam tuned")] = tuned
-    adam = next((r["final_train"] for r in rows if r["label"].startswith("adam (")), np.nan)
-    for row in rows:
-        row["vs_adam"] = row["final_train"] / adam
-        row["vs_tuned_adam"] = row["final_train"] / final_loss(tuned)
-        row["problem"] = problem
-    warmups = sorted({r["warmup"] for r in rows})
-    protocol = (f"{problem} on {spec.get('dataset', '-')}, {spec.get('epochs', '-')} epochs, "
-                f"batch {spec.get('batch_size', '-')}, seeds {args.seed}-"
-                f"{args.seed + args.seeds - 1}; mean ± std over seeds. Learned optimizers are "
-                f"run as `l2o.load` gives them (warmup: "
-                f"{', '.join(str(w) for w in warmups)} SGD steps). × columns divide the final "
-                "training loss by Adam's (lr 0.005) and by the grid-tuned Adam's.")
-    return rows, curves, protocol
+    tables = []
+    for epochs in horizons:
+        rows, best_lr = horizon_rows(fits, grid, epochs)
+        for row in rows:
+            row["problem"] = problem
+        if epochs == longest:
+            curves[("grid", f"Adam lr {best_lr:g}")] = grid[best_lr]
+        warmups = sorted({r["warmup"] for r in rows})
+        length = (f"{spec.get('steps', '-')} steps" if epochs is None else
+                  f"{epochs} epochs" + ("" if epochs == longest else
+                                        f" (the first {epochs} of each {longest}-epoch fit)"))
+        protocol = (f"{problem} on {spec.get('dataset', '-')}, {length}, "
+                    f"batch {spec.get('batch_size', '-')}, seeds {args.seed}-"
+                    f"{args.seed + args.seeds - 1}; mean ± std over seeds. Learned optimizers "
+                    f"are run as `l2o.load` gives them (warmup: "
+                    f"{', '.join(str(w) for w in warmups)} SGD steps). × columns divide the "
+                    "final training loss by Adam's (lr 0.005) and by the grid-tuned Adam's at "
+                    "this horizon. s to Adam's loss: training seconds (validation excluded, "
+                    "mean over seeds) to the end of the first epoch whose seed-mean training "
+                    "loss is at or below Adam's final one; Adam's own entry is its full "
+                    "training time.")
+        tables.append((epochs, rows, protocol))
+    return tables, curves, horizons
 
 
-def figure(curves_by_problem, out_png):
-    """Training loss per epoch (mean over seeds), one panel per problem."""
+def figure(curves_by_problem, out_png, marks=None):
+    """Training loss per epoch (mean over seeds), one panel per problem; ``marks``
+    ({problem: [epochs]}) draws a dotted vertical line at each shorter horizon."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,6 +389,8 @@ def figure(curves_by_problem, out_png):
             ax.semilogy(epochs, np.mean(loss, axis=0), styles[group], color=color,
                         label=f"{label} ({group})", linewidth=2 if group == "ours" else 1.2,
                         marker="." if loss.shape[1] < 30 else None)
+        for epochs in (marks or {}).get(problem, ()):
+            ax.axvline(epochs, color="grey", linestyle=":", linewidth=1)
         ax.set_title(problem)
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss (mean over seeds)")
@@ -257,6 +428,18 @@ def _whole(minimum):
 
 def _names(text):
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _horizons(text):
+    """A comma list of whole numbers >= 1 (the horizons in epochs), sorted, each once."""
+    try:
+        horizons = sorted({int(h) for h in _names(text)})
+    except ValueError:
+        horizons = []
+    if not horizons or horizons[0] < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a comma list of whole numbers of epochs >= 1, got '{text}'")
+    return horizons
 
 
 def _problems(text):
@@ -300,8 +483,10 @@ def parse_args(argv):
                              f"{','.join(DEFAULT_PROBLEMS)})")
     parser.add_argument("--dataset", default="mnist_5k",
                         help="dataset of the model problems (default: %(default)s, offline)")
-    parser.add_argument("--epochs", type=_whole(1), default=10,
-                        help="epochs per fit (default: 10)")
+    parser.add_argument("--epochs", type=_horizons, default=list(DEFAULT_EPOCHS),
+                        help="comma list of horizons in epochs: one fit of the longest, a "
+                             "table for each (default: "
+                             f"{','.join(str(e) for e in DEFAULT_EPOCHS)})")
     parser.add_argument("--seeds", type=_whole(1), default=5,
                         help="fits per optimizer (default: 5)")
     parser.add_argument("--seed", type=_whole(0), default=0, help="first seed (default: 0)")
@@ -344,22 +529,28 @@ def run(argv):
         others += learned_entries(args.paper, "paper", {1})
     others += teacher_entries()
     cache = os.path.join(args.out, "runs")
-    sections, frames, curves = [], [], {}
+    sections, frames, curves, marks = [], [], {}, {}
     for index, problem in enumerate(args.problems):
         ours = []
         if os.path.isdir(args.ours):
             ours = learned_entries(args.ours, "ours",
                                    args.ours_replicates if index == 0 else {1})
-        rows, curves[problem], protocol = report_problem(problem, ours + others, args, cache)
-        sections.append(problem_table(problem, rows, protocol))
-        frames.append(pd.DataFrame(rows))
+        tables, curves[problem], horizons = report_problem(problem, ours + others, args, cache)
+        marks[problem] = [h for h in horizons[:-1] if h is not None]
+        for epochs, rows, protocol in tables:
+            sections.append(problem_table(problem, rows, protocol, epochs))
+            frames.append(pd.DataFrame(rows))
     from l2o.results import atomic_write_text
 
     os.makedirs(args.out, exist_ok=True)
     atomic_write_text(os.path.join(args.out, "report.md"), "\n".join(sections))
-    atomic_write_text(os.path.join(args.out, "report.csv"),
-                      pd.concat(frames).to_csv(index=False))
-    png = figure(curves, os.path.join(args.out, "report.png"))
+    table = pd.concat(frames)
+    first = ["problem", "epochs", "label", "group"]
+    table = table[first + [c for c in table.columns if c not in first]].copy()
+    table["epochs"] = table["epochs"].astype("Int64")  # empty for function problems
+    table["epoch_reached"] = table["epoch_reached"].astype("Int64")
+    atomic_write_text(os.path.join(args.out, "report.csv"), table.to_csv(index=False))
+    png = figure(curves, os.path.join(args.out, "report.png"), marks)
     print("\n".join(sections))
     print(f"Wrote {os.path.join(args.out, 'report.md')}, report.csv and {png}")
     return 0
