@@ -68,6 +68,8 @@ import time
 
 import numpy as np
 
+from l2o.plot.stats import at_horizon  # noqa: F401  (report.at_horizon: one horizon rule)
+
 DEFAULT_PROBLEMS = ("conv_train", "mlp_train", "conv_avg")  # training problem first
 TEACHERS = ("adam", "rmsprop", "sgd", "momentum", "addsign", "powersign")
 KINDS = ("min-max", "mean", "choice-large", "choice-small")
@@ -166,31 +168,6 @@ def run_entry(entry, problem, spec, seeds, seed, cache):
     return results, settings
 
 
-def at_horizon(results, epochs):
-    """``results`` (arrays stacked over seeds) cut to their first ``epochs`` epochs.
-
-    Per-epoch arrays (as many columns as ``loss``) keep their first ``epochs`` columns,
-    per-step arrays (``batch_loss``, ``batch_time``, debug summaries: a whole multiple of
-    that) their first ``epochs`` epochs' steps. ``epochs=None`` (function problems) returns
-    ``results`` as they are.
-    """
-    if epochs is None:
-        return results
-    from l2o.errors import L2OError
-
-    fitted = np.asarray(results["loss"]).shape[1]
-    if not 1 <= epochs <= fitted:
-        raise L2OError(f"cannot read {epochs} epochs from a fit of {fitted}")
-    cut = {}
-    for key, value in results.items():
-        value = np.asarray(value)
-        if value.ndim >= 2 and value.shape[1] % fitted == 0:
-            cut[key] = value[:, :epochs * (value.shape[1] // fitted)]
-        else:
-            cut[key] = value
-    return cut
-
-
 def training_seconds(results):
     """``[seeds, epochs]``: training seconds from the start of each fit to the end of each
     epoch, validation excluded (the module doc says how)."""
@@ -224,21 +201,13 @@ def full_seconds(results):
     return float(np.mean(training_seconds(results)[:, -1]))
 
 
-def horizon_loss(results, epochs):
-    """The mean over seeds of the training loss at epoch ``epochs`` (None: the last)."""
-    return float(np.mean(np.asarray(at_horizon(results, epochs)["loss"])[:, -1]))
-
-
 def grid_best(grid, epochs):
     """The learning rate of ``grid`` ({lr: results}) with the lowest mean training loss at
     epoch ``epochs``; a diverged point (non-finite loss) never wins."""
-    from l2o.errors import L2OError
+    from l2o.evaluate.gridsearch import best_learning_rate
 
-    scores = {lr: horizon_loss(results, epochs) for lr, results in grid.items()}
-    finite = {lr: score for lr, score in scores.items() if np.isfinite(score)}
-    if not finite:
-        raise L2OError(f"every learning rate of the grid diverged at {epochs} epochs")
-    return min(finite, key=finite.get)
+    return best_learning_rate({lr: at_horizon(results, epochs) for lr, results in grid.items()},
+                              f"Adam at {epochs} epochs")
 
 
 def summarize(results):

@@ -274,6 +274,53 @@ def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
     assert main(["--problem=conv_train", "--stability=mm"]) == 2
 
 
+def test_a_horizon_keeps_the_first_epochs_of_every_per_epoch_and_per_batch_array():
+    record = dict(eval_record(), settings=np.array('{"epochs": 4}'))
+    short = plot.at_horizon(record, 2)
+    for key in ("loss", "val_loss", "sparse_categorical_accuracy", "epoch_time"):
+        np.testing.assert_array_equal(short[key], record[key][:, :2])
+    for key in ("batch_loss", "batch_time"):  # B_TR batches per epoch
+        np.testing.assert_array_equal(short[key], record[key][:, :2 * B_TR])
+    assert short["settings"] is record["settings"]
+    # the figures are those of the truncated runs: epoch 2's loss, the best of 2 epochs
+    figures = plot.run_figures(short)
+    np.testing.assert_allclose(figures["final_loss"], np.exp(LOG_LOSS[:, 1]), rtol=1e-6)
+    np.testing.assert_allclose(figures["best_val_loss"], [1.0, 1.0, 4.0])
+    assert plot.at_horizon(record, EPOCHS)["loss"].shape == (R, EPOCHS)
+    for epochs in (0, EPOCHS + 1):
+        with pytest.raises(L2OError, match="outside the record's 1..4"):
+            plot.at_horizon(record, epochs)
+
+
+def test_stability_command_at_a_horizon_beside_the_grid_best_rule(tree, capsys):
+    from l2o.plot.__main__ import main
+
+    grid = tree / "gridsearch"
+    # at 4 epochs lr 0.01 ends lowest; after 2 epochs lr 0.001 does; lr 0.1 diverged
+    early_fast = eval_record(-1.0)
+    early_fast["loss"][:, 2:] = 10.0
+    save(grid / "adam" / "conv_train" / "0.001.npz", early_fast)
+    save(grid / "adam" / "conv_train" / "0.01.npz", eval_record(-0.5))
+    diverged = eval_record()
+    diverged["loss"][:] = np.nan
+    save(grid / "adam" / "conv_train" / "0.1.npz", diverged)
+    folder = tree / "results" / "rnnprop" / "min-max"
+    args = ["--problem=conv_train", f"--stability=mm:{folder}", "--reference=mm",
+            "--grid=adam", f"--grid-root={grid}"]
+    assert main(args) == 0
+    assert "| adam, grid-best lr 0.01 | (3 runs) |" in capsys.readouterr().out
+    assert main(args + ["--epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert "| adam, grid-best lr 0.001 | (3 runs) |" in out
+    first, second = (plot.replicate_figures(plot.at_horizon(
+        plot.load_eval(folder / n, "conv_train"), 2)) for n in ("1", "2"))
+    finals = np.array([first["final_loss"], second["final_loss"]])
+    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | 1.00 |" \
+        in out
+    assert main(args + ["--epochs=9"]) == 2
+    assert main(args + ["--grid=rmsprop"]) == 2
+
+
 def test_plots_read_the_accepted_attempt_even_where_a_rejected_one_validates_best():
     """Period 0 of stage 1 is judged by its training loss: attempt 0 validates best but its
     meta_loss (-1.2) is above stage 0's best validation (-1.5) by more than 10%, so training

@@ -129,8 +129,14 @@ def grid_search(directory, policy, problem, grid=DEFAULT_GRID, repeat=10, datase
         if log:
             log(f"{policy} lr={float(lr):g} on {problem}: final loss {final_loss(results):.4g} "
                 f"({path})")
+    return best_learning_rate(table, f"{policy} on {problem}"), table
+
+
+def best_learning_rate(table, what="the grid"):
+    """The learning rate of ``{lr: results}`` with the lowest :func:`final_loss`; a diverged
+    point (non-finite final loss) never wins, and an L2OError names ``what`` if all did."""
     scores = {lr: final_loss(r) for lr, r in table.items()}
     finite = {lr: s for lr, s in scores.items() if np.isfinite(s)}
     if not finite:
-        raise L2OError(f"every learning rate of the grid diverged for {policy} on {problem}")
-    return min(finite, key=finite.get), table
+        raise L2OError(f"every learning rate of the grid diverged for {what}")
+    return min(finite, key=finite.get)

@@ -14,7 +14,7 @@ from l2o.plot.results import (baseline_path, default_metadata, describe_entry, e
                               eval_problems, load_baseline, load_entry, load_eval,
                               load_gridsearch, load_npz, load_replicates, load_training,
                               replicate_dirs, resolve_eval_path)
-from l2o.plot.stats import (eval_stats, meta_stability, replicate_figures, run_figures,
+from l2o.plot.stats import (at_horizon, eval_stats, meta_stability, replicate_figures, run_figures,
                              stability_table, stats_table, summarize)
 
 __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accuracy", "plot_band",
@@ -22,5 +22,5 @@ __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accura
            "default_metadata", "describe_entry", "eval_checkpoints", "eval_problems",
            "load_baseline", "load_entry", "load_eval", "load_gridsearch", "load_npz",
            "load_replicates", "load_training", "replicate_dirs", "resolve_eval_path",
-           "eval_stats", "meta_stability", "replicate_figures", "run_figures", "stability_table",
+           "at_horizon", "eval_stats", "meta_stability", "replicate_figures", "run_figures", "stability_table",
            "stats_table", "summarize"]

@@ -13,7 +13,9 @@ Prints the files read, a markdown table of per-run statistics and, last, the PNG
 ``--stability`` instead prints the meta-stability table of recipes trained as several
 replicates (``label:folder``, the folder holding one experiment per replicate): the
 replicates' mean, std and worst final and best validation loss, and the std's ratio to the
-``--reference`` recipe's, with the ``--baselines`` beside them.
+``--reference`` recipe's, with the ``--baselines`` and the ``--grid`` rules at their best
+learning rate beside them. ``--epochs=N`` reads every run's figures after its first N epochs
+(one 25-epoch evaluation also gives the 10-epoch table).
 Errors are one line on stderr with exit status 2.
 """
 
@@ -25,7 +27,7 @@ from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
                               load_baseline, load_entry, load_replicates, load_training)
-from l2o.plot.stats import stability_table, stats_table
+from l2o.plot.stats import at_horizon, stability_table, stats_table
 from l2o.results import base_name
 
 
@@ -58,6 +60,13 @@ def _parser():
                              "recipe: print their meta-stability table")
     parser.add_argument("--reference", default=None,
                         help="--stability label whose std the others are divided by")
+    parser.add_argument("--grid", default="",
+                        help="comma list of grid-searched rules (e.g. adam): each is shown "
+                             "beside the --stability recipes at its best learning rate")
+    parser.add_argument("--grid-root", default="gridsearch",
+                        help="grid search folder (gridsearch)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="figures after the first N epochs of each run (all)")
     parser.add_argument("--training", default=None,
                         help="experiment folder whose summary.csv to plot instead")
     parser.add_argument("--out", default=None, help="PNG to write (figures/<name>.png)")
@@ -86,8 +95,9 @@ def _entries(args):
         path, _, checkpoint = item.rpartition(":") if ":" in item else (item, "", "")
         specs.append(("result", Path(path), checkpoint or args.checkpoint))
     specs += [("baseline", name, None) for name in _split(args.baselines)]
-    if not specs:
-        raise L2OError("nothing to plot: give --results and/or --baselines (or --training)")
+    if not specs and not _split(args.grid):
+        raise L2OError("nothing to plot: give --results, --baselines and/or --grid "
+                       "(or --training)")
     labels = _split(args.labels)
     if labels and len(labels) != len(specs):
         raise L2OError(f"--labels has {len(labels)} names for {len(specs)} entries "
@@ -117,6 +127,8 @@ def _compare(args):
     from l2o.results import describe_settings, read_evaluation_settings
 
     entries, sources = _entries(args)
+    entries = {label: _horizon(args, record) for label, record in entries.items()}
+    entries.update(_grid_best(args))
     for label, files in sources.items():
         print(f"{label}: {', '.join(files)}")
         # which protocol each file holds, so a table never mixes them unseen
@@ -144,13 +156,36 @@ def _stability(args):
             raise L2OError(f"--stability entries are label:folder, got '{item}'")
         pooled = load_replicates(folder, args.problem, args.checkpoint)
         replicate = pooled.pop("replicate")
-        recipes[label] = [{k: v[replicate == r] for k, v in pooled.items()}
+        recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
                           for r in sorted(set(replicate.tolist()))]
         print(f"{label}: {len(recipes[label])} replicates in {folder}")
-    baselines = {name: load_baseline(args.baseline_root, name, args.problem)
+    baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}
+    baselines.update(_grid_best(args))
+    if args.epochs:
+        print(f"figures after the first {args.epochs} epochs of each run")
     print()
     print(stability_table(recipes, reference=args.reference, baselines=baselines))
+
+
+def _horizon(args, record):
+    return record if args.epochs is None else at_horizon(record, args.epochs)
+
+
+def _grid_best(args):
+    """``{"<rule>, grid-best lr <lr>": record}`` for each ``--grid`` rule: the learning
+    rate with the lowest mean final training loss at the ``--epochs`` horizon."""
+    from l2o.evaluate.gridsearch import best_learning_rate
+    from l2o.plot.results import gridsearch_learning_rates, load_gridsearch
+
+    best = {}
+    for policy in _split(args.grid):
+        rates = gridsearch_learning_rates(args.grid_root, policy, args.problem)
+        table = {rate: _horizon(args, load_gridsearch(args.grid_root, policy, args.problem, rate))
+                 for rate in (rates or [None])}  # no rates: load_gridsearch says what is there
+        rate = best_learning_rate(table, f"{policy} on {args.problem}")
+        best[f"{policy}, grid-best lr {rate}"] = table[rate]
+    return best
 
 
 def _training(args):

@@ -27,6 +27,33 @@ def _curves(result, key):
     return values
 
 
+def at_horizon(record, epochs):
+    """``record`` as its runs stood after their first ``epochs`` epochs.
+
+    Training the same seeds for fewer epochs gives exactly these figures (a fit has no
+    epoch-dependent schedule, and epoch k is computed before it knows how many follow), so
+    one long evaluation serves every shorter horizon. Arrays with one column per epoch
+    (``loss``, ``val_loss``, ``epoch_time``, ...) keep their first ``epochs`` columns, arrays
+    with a whole number of columns per epoch (``batch_loss``, ``batch_time``, debug
+    summaries) the columns of those epochs; everything else is kept as it is.
+    ``epochs=None`` (function problems, which have no epochs) returns ``record``.
+    """
+    if epochs is None:
+        return record
+    total = _curves(record, "loss").shape[1]
+    epochs = int(epochs)
+    if not 1 <= epochs <= total:
+        raise L2OError(f"a horizon of {epochs} epochs is outside the record's 1..{total}")
+    out = {}
+    for key, values in record.items():
+        array = np.asarray(values)
+        if array.ndim >= 2 and array.shape[1] % total == 0:
+            out[key] = array[:, :epochs * (array.shape[1] // total)]
+        else:
+            out[key] = values
+    return out
+
+
 def _nan_argmin(values):
     """Row-wise argmin ignoring NaN; -1 where a whole row is NaN."""
     finite = ~np.isnan(values)
