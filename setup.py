@@ -14,6 +14,6 @@ setup(
     packages=find_packages(include=["l2o", "l2o.*"]),
     python_requires=">=3.10",
     install_requires=requirements,
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
     data_files=[("share/l2o/presets", sorted(glob("presets/*.json")))],
 )
