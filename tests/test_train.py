@@ -971,6 +971,23 @@ def test_load_teacher_best_is_the_best_accepted_checkpoint(tmp_path):
         build_teacher(dict(spec, directory=str(tmp_path / "missing")))
 
 
+def test_load_teacher_reads_a_packaged_optimizer_folder(tmp_path):
+    from l2o.saving import export
+    from l2o.train import build_teacher
+
+    folder = tmp_path / "teachers" / "adam" / "1"
+    export(build_policy("AdamOptimizer", {"learning_rate": 0.04, "trainable": True}),
+           str(folder))
+    for spec in ({"class_name": "__load__", "directory": str(folder)},
+                 {"class_name": "__load__", "directory": str(folder), "checkpoint": "best"}):
+        teacher = build_teacher(spec)
+        assert type(teacher).__name__ == "AdamOptimizer"
+        assert float(teacher.get_weights()["learning_rate"]) == pytest.approx(0.04)
+    with pytest.raises(l2o.L2OError, match="packaged optimizer.*not 'period_4.0'"):
+        build_teacher({"class_name": "__load__", "directory": str(folder),
+                       "checkpoint": "period_4.0"})
+
+
 def test_training_code_does_not_import_the_strategies():
     """l2o.train reads saved policies through l2o.saving and l2o.results: the strategies,
     which build the trainer, are never imported by it, even inside a function."""

@@ -4,16 +4,19 @@ An analytical teacher is ``{"class_name": "Adam", "config": {...}}`` (the l2o ru
 ``AdamOptimizer``, not Keras's). ``{"class_name": "__load__", "directory": D,
 "checkpoint": C}`` is a policy trained by another experiment: its config.json names the
 policy and ``D/checkpoint/C`` holds the weights (``C = "best"``: the experiment's default
-checkpoint, its best accepted attempt, the one ``l2o.package`` exports). This is how
-choice amalgamation distils a trained choice policy into RNNProp. Reading it needs
-l2o.saving only, never the strategies (which build the trainer).
+checkpoint, its best accepted attempt, the one ``l2o.package`` exports). ``D`` may also be
+a packaged optimizer folder (``weights.index`` beside its config.json, as ``l2o.package``
+writes and ``pre-trained/teachers/`` ships), whose one set of weights is the teacher; its
+``checkpoint`` is then omitted or "best". This is how choice amalgamation distils a trained
+choice policy into RNNProp. Reading it needs l2o.saving only, never the strategies (which
+build the trainer).
 """
 
 import os
 
 from l2o.errors import L2OError
 from l2o.policies.base import build_policy, get_policy_class
-from l2o.saving import load_experiment_policy
+from l2o.saving import load_experiment_policy, load_policy
 
 
 def build_teacher(spec):
@@ -32,11 +35,23 @@ def _load_teacher(spec):
     """A trained policy; ``checkpoint`` "best" is the experiment's default checkpoint."""
     directory = spec.get("directory")
     checkpoint = spec.get("checkpoint")
+    if directory and _is_package(directory):
+        if checkpoint not in (None, "best"):
+            raise L2OError(f"__load__ teacher: {directory} is a packaged optimizer (one set of "
+                           f"weights); omit its checkpoint or give 'best', not {checkpoint!r}")
+        return load_policy(directory)
     if not directory or not checkpoint:
         raise L2OError("a __load__ teacher needs 'directory' and 'checkpoint' (a checkpoint "
-                       "name such as period_4.0, or 'best')")
+                       "name such as period_4.0, or 'best'; no checkpoint for a packaged "
+                       "optimizer folder)")
     config_path = os.path.join(directory, "config.json")
     if not os.path.exists(config_path):
         raise L2OError(f"__load__ teacher: {config_path} does not exist (train that experiment "
                        "first, or fix the teacher's directory)")
     return load_experiment_policy(directory, checkpoint)
+
+
+def _is_package(directory):
+    """A packaged optimizer folder: weights at its top, no experiment checkpoints."""
+    return (os.path.exists(os.path.join(directory, "weights.index"))
+            and not os.path.isdir(os.path.join(directory, "checkpoint")))
