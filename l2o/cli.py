@@ -12,6 +12,7 @@
 Nothing here imports TensorFlow at module level.
 """
 
+import argparse
 import contextlib
 import difflib
 import importlib.util
@@ -34,6 +35,14 @@ EXIT_INTERRUPTED = 130
 
 class UsageError(L2OError):
     """A malformed command line (unknown flag, stray positional, bad flag value)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse for the ``python -m l2o.*`` tools: a bad argument raises an L2OError, which
+    ``main_wrapper`` (or the tool's own main) prints as one ``error:`` line, exit status 2."""
+
+    def error(self, message):
+        raise L2OError(message)
 
 
 def verbose():

@@ -374,15 +374,6 @@ def figure(curves_by_problem, out_png, marks=None):
     return out_png
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments are one ``error:`` line and exit status 2 (through ``main_wrapper``)."""
-
-    def error(self, message):
-        from l2o.errors import L2OError
-
-        raise L2OError(message)
-
-
 def _whole(minimum):
     def parse(text):
         try:
@@ -443,7 +434,9 @@ def _replicates(text):
 
 
 def parse_args(argv):
-    parser = _Parser(
+    from l2o.cli import ArgumentParser
+
+    parser = ArgumentParser(
         prog="python -m l2o.report",
         description="Evaluate our optimizers, the paper's and the teachers on the same seeds; "
                     "write a markdown table, a CSV and a figure.")

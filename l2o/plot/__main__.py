@@ -23,6 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from l2o.cli import ArgumentParser
 from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
@@ -31,13 +32,8 @@ from l2o.plot.stats import at_horizon, stability_table, stats_table
 from l2o.results import base_name
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise L2OError(message)
-
-
 def _parser():
-    parser = _Parser(prog="python -m l2o.plot", description=__doc__.split("\n\n")[0],
+    parser = ArgumentParser(prog="python -m l2o.plot", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problem", help="evaluation problem key, e.g. conv_train")
     parser.add_argument("--results", default="",
