@@ -80,7 +80,7 @@ def test_every_default_config_is_json():
 
 # Presets that need a particular strategy or policy; every other one fits repeat + rnnprop.
 PRESET_TARGETS = {"hard": ("repeat", "less_choice"), "tiny": ("curriculum", "rnnprop"),
-                  "nowup": ("curriculum", "rnnprop")}
+                  "nowup": ("curriculum", "rnnprop"), "pool_cpu": ("repeat", "more_choice")}
 
 
 def test_preset_names_and_descriptions():
@@ -92,7 +92,7 @@ def test_preset_names_and_descriptions():
         "il_more", "il_staged", "cl_fixed", "half_depth", "hard", "noscale", "reduce_mean",
         "nowup", "fgsm", "pgd", "cgd", "gaussian", "gaussian_rel", "inoise_1e-1",
         "inoise_1e-2", "inoise_1e-3", "offline", "tiny", "debug_tiny", "cpu", "cl_cpu",
-        "more_choice_cpu", "less_choice_cpu", "lean_validation"}
+        "more_choice_cpu", "less_choice_cpu", "pool_cpu", "lean_validation"}
     assert set(presets) == expected
     assert all(isinstance(d, str) and d for d in presets.values())
 

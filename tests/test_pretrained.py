@@ -11,23 +11,55 @@ import l2o
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pre-trained")
 KINDS = ("min-max", "mean", "choice-large", "choice-small")
+#: The choice teachers the students were distilled from: pre-trained/teachers/<policy>/<n>.
+TEACHERS = ("less_choice", "more_choice")
+
+
+def _kinds():
+    return [kind for kind in KINDS] + [os.path.join("teachers", t) for t in TEACHERS]
 
 
 def shipped():
-    return sorted(os.path.join(ROOT, kind, name) for kind in KINDS
+    return sorted(os.path.join(ROOT, kind, name) for kind in _kinds()
                   if os.path.isdir(os.path.join(ROOT, kind))
                   for name in os.listdir(os.path.join(ROOT, kind)) if name.isdigit())
 
 
 def test_shipped_replicates_are_numbered_from_one_without_gaps():
     assert shipped(), "pre-trained/ ships no optimizer"
-    for kind in os.listdir(ROOT):
+    teachers = os.path.join(ROOT, "teachers")
+    assert sorted(os.listdir(teachers)) == sorted(TEACHERS)
+    for kind in [k for k in os.listdir(ROOT) if k != "teachers"] + [
+            os.path.join("teachers", t) for t in os.listdir(teachers)]:
         folder = os.path.join(ROOT, kind)
         if not os.path.isdir(folder):
             continue
-        assert kind in KINDS, kind
+        assert kind in _kinds(), kind
         numbers = sorted(int(n) for n in os.listdir(folder) if n.isdigit())
         assert numbers == list(range(1, len(numbers) + 1)), (kind, numbers)
+
+
+@pytest.mark.parametrize("preset, members", [("less_choice_cpu", 2), ("more_choice_cpu", 6)])
+def test_the_choice_presets_distil_the_shipped_teachers(preset, members, tmp_path,
+                                                        monkeypatch):
+    """Step 2 of a choice recipe runs on a fresh clone: its preset's teacher is shipped, and
+    found from any working directory."""
+    import tensorflow as tf
+
+    from l2o.config import apply_presets, default_config
+    from l2o.train import build_teacher
+
+    monkeypatch.chdir(tmp_path)
+    config = apply_presets(default_config("curriculum", "rnnprop"),
+                           f"conv_train,{preset},il_more,offline,cpu")
+    [spec] = config["training"]["teachers"]
+    assert spec["directory"].startswith("pre-trained/teachers/")
+    teacher = build_teacher(spec)
+    assert type(teacher).__name__ == "AbstractChoiceOptimizer" and len(teacher.pool) == members
+    param = tf.Variable(tf.random.stateless_normal([4, 3], seed=[1, 2]))
+    grad = tf.random.stateless_normal([4, 3], seed=[3, 4])
+    delta, _ = teacher.step(param, grad, teacher.init_state(param))
+    assert np.all(np.isfinite(delta.numpy())) and np.any(delta.numpy() != 0)
 
 
 def test_readme_quick_start_folder_exists():

@@ -7,7 +7,8 @@ policy and ``D/checkpoint/C`` holds the weights (``C = "best"``: the experiment'
 checkpoint, its best accepted attempt, the one ``l2o.package`` exports). ``D`` may also be
 a packaged optimizer folder (``weights.index`` beside its config.json, as ``l2o.package``
 writes and ``pre-trained/teachers/`` ships), whose one set of weights is the teacher; its
-``checkpoint`` is then omitted or "best". This is how choice amalgamation distils a trained
+``checkpoint`` is then omitted or "best". A relative ``D`` is found in the working directory
+or, failing that, in the checkout (where ``pre-trained/`` ships). This is how choice amalgamation distils a trained
 choice policy into RNNProp. Reading it needs l2o.saving only, never the strategies (which
 build the trainer).
 """
@@ -33,7 +34,7 @@ def build_teacher(spec):
 
 def _load_teacher(spec):
     """A trained policy; ``checkpoint`` "best" is the experiment's default checkpoint."""
-    directory = spec.get("directory")
+    directory = _located(spec.get("directory"))
     checkpoint = spec.get("checkpoint")
     if directory and _is_package(directory):
         if checkpoint not in (None, "best"):
@@ -55,3 +56,16 @@ def _is_package(directory):
     """A packaged optimizer folder: weights at its top, no experiment checkpoints."""
     return (os.path.exists(os.path.join(directory, "weights.index"))
             and not os.path.isdir(os.path.join(directory, "checkpoint")))
+
+
+#: The checkout's root, where ``pre-trained/`` ships.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _located(directory):
+    """``directory`` as given if it exists (or is absolute or empty), else the same path
+    inside the checkout if it exists there, else as given (for the error message)."""
+    if not directory or os.path.isabs(directory) or os.path.exists(directory):
+        return directory
+    inside = os.path.join(CHECKOUT, directory)
+    return inside if os.path.exists(inside) else directory
