@@ -13,28 +13,25 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 KINDS = ("min-max", "mean", "choice-large", "choice-small")
 #: The choice teachers the students were distilled from: pre-trained/teachers/<policy>/<n>.
 TEACHERS = ("less_choice", "more_choice")
-
-
-def _kinds():
-    return [kind for kind in KINDS] + [os.path.join("teachers", t) for t in TEACHERS]
+SHIPPED_KINDS = KINDS + tuple(os.path.join("teachers", t) for t in TEACHERS)
 
 
 def shipped():
-    return sorted(os.path.join(ROOT, kind, name) for kind in _kinds()
+    return sorted(os.path.join(ROOT, kind, name) for kind in SHIPPED_KINDS
                   if os.path.isdir(os.path.join(ROOT, kind))
                   for name in os.listdir(os.path.join(ROOT, kind)) if name.isdigit())
 
 
 def test_shipped_replicates_are_numbered_from_one_without_gaps():
     assert shipped(), "pre-trained/ ships no optimizer"
-    teachers = os.path.join(ROOT, "teachers")
-    assert sorted(os.listdir(teachers)) == sorted(TEACHERS)
-    for kind in [k for k in os.listdir(ROOT) if k != "teachers"] + [
-            os.path.join("teachers", t) for t in os.listdir(teachers)]:
+    assert sorted(os.listdir(os.path.join(ROOT, "teachers"))) == sorted(TEACHERS)
+    found = [k for k in os.listdir(ROOT) if k != "teachers"] + [
+        os.path.join("teachers", t) for t in TEACHERS]
+    for kind in found:
         folder = os.path.join(ROOT, kind)
         if not os.path.isdir(folder):
             continue
-        assert kind in _kinds(), kind
+        assert kind in SHIPPED_KINDS, kind
         numbers = sorted(int(n) for n in os.listdir(folder) if n.isdigit())
         assert numbers == list(range(1, len(numbers) + 1)), (kind, numbers)
 

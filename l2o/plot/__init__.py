@@ -14,13 +14,13 @@ from l2o.plot.results import (baseline_path, default_metadata, describe_entry, e
                               eval_problems, load_baseline, load_entry, load_eval,
                               load_gridsearch, load_npz, load_replicates, load_training,
                               replicate_dirs, resolve_eval_path)
-from l2o.plot.stats import (at_horizon, eval_stats, meta_stability, replicate_figures, run_figures,
-                             stability_table, stats_table, summarize)
+from l2o.plot.stats import (at_horizon, eval_stats, meta_stability, replicate_figures,
+                             run_figures, stability_table, stats_table, summarize)
 
 __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accuracy", "plot_band",
            "plot_batch_loss", "plot_loss", "plot_training", "training_figure", "baseline_path",
            "default_metadata", "describe_entry", "eval_checkpoints", "eval_problems",
            "load_baseline", "load_entry", "load_eval", "load_gridsearch", "load_npz",
            "load_replicates", "load_training", "replicate_dirs", "resolve_eval_path",
-           "at_horizon", "eval_stats", "meta_stability", "replicate_figures", "run_figures", "stability_table",
-           "stats_table", "summarize"]
+           "at_horizon", "eval_stats", "meta_stability", "replicate_figures", "run_figures",
+           "stability_table", "stats_table", "summarize"]

@@ -8,9 +8,9 @@ checkpoint, its best accepted attempt, the one ``l2o.package`` exports). ``D`` m
 a packaged optimizer folder (``weights.index`` beside its config.json, as ``l2o.package``
 writes and ``pre-trained/teachers/`` ships), whose one set of weights is the teacher; its
 ``checkpoint`` is then omitted or "best". A relative ``D`` is found in the working directory
-or, failing that, in the checkout (where ``pre-trained/`` ships). This is how choice amalgamation distils a trained
-choice policy into RNNProp. Reading it needs l2o.saving only, never the strategies (which
-build the trainer).
+or, failing that, in the checkout (where ``pre-trained/`` ships). This is how choice
+amalgamation distils a trained choice policy into RNNProp. Reading it needs l2o.saving only,
+never the strategies (which build the trainer).
 """
 
 import os
