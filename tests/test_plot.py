@@ -260,10 +260,13 @@ def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
     from l2o.plot.__main__ import main
 
     folder = tree / "results" / "rnnprop" / "min-max"
+    png = tree / "stability.png"
     assert main(["--problem=conv_train", f"--stability=mm:{folder}", "--reference=mm",
-                 "--baselines=adam", f"--baseline-root={tree / 'baseline'}"]) == 0
+                 "--baselines=adam", f"--baseline-root={tree / 'baseline'}",
+                 f"--out={png}"]) == 0
     out = capsys.readouterr().out
     assert "mm: 2 replicates" in out
+    assert out.rstrip().endswith(str(png)) and png.read_bytes().startswith(PNG_MAGIC)
     # replicate 1 (3 runs, its default checkpoint) and replicate 2 (2 runs) are one figure each
     first, second = (plot.replicate_figures(plot.load_eval(folder / n, "conv_train"))
                      for n in ("1", "2"))
@@ -272,6 +275,31 @@ def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
         in out
     assert "| adam | (3 runs) |" in out
     assert main(["--problem=conv_train", "--stability=mm"]) == 2
+
+
+def test_each_replicate_is_one_line_ending_at_its_table_figure(tmp_path):
+    from matplotlib.figure import Figure
+
+    records = [_replicate(0.1, 0.3, runs=3), _replicate(0.6, 0.2), _replicate(0.2, 0.4)]
+    records[0]["loss"][1, -1] = np.inf  # a run diverged at the last epoch: left out
+    ax = Figure().subplots()
+    lines = plot.plot_replicates(ax, records, "loss", names=["1", "2", "4"],
+                                 baselines={"adam": _replicate(0.15, 0.25, runs=5)})
+    assert [line.get_label() for line in lines] == ["replicate 1", "replicate 2", "replicate 4"]
+    assert len(ax.get_lines()) == 4  # the baseline too, not counted among the replicates
+    for line, record in zip(lines, records):
+        x, y = line.get_data()
+        np.testing.assert_array_equal(x, [1, 2, 3])
+        # the mean over the replicate's runs, per epoch: its last point is the table's figure
+        assert np.exp(y[-1]) == pytest.approx(plot.replicate_figures(record)["final_loss"])
+        expected = np.nanmean(np.where(np.isfinite(record["loss"]), record["loss"], np.nan), 0)
+        np.testing.assert_allclose(np.exp(y), expected)
+    png = plot.stability_figure("conv_train", {"none": records, "pgd": records[:2]},
+                                tmp_path / "stability.png", names={"none": ["1", "2", "4"]})
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    with pytest.raises(L2OError, match="share no per-epoch loss"):
+        plot.stability_figure("conv_train", {"none": [{"accuracy": np.ones((2, 3))}]},
+                              tmp_path / "bad.png")
 
 
 def test_a_horizon_keeps_the_first_epochs_of_every_per_epoch_and_per_batch_array():
@@ -306,7 +334,7 @@ def test_stability_command_at_a_horizon_beside_the_grid_best_rule(tree, capsys):
     save(grid / "adam" / "conv_train" / "0.1.npz", diverged)
     folder = tree / "results" / "rnnprop" / "min-max"
     args = ["--problem=conv_train", f"--stability=mm:{folder}", "--reference=mm",
-            "--grid=adam", f"--grid-root={grid}"]
+            "--grid=adam", f"--grid-root={grid}", f"--out={tree / 'stability.png'}"]
     assert main(args) == 0
     assert "| adam, grid-best lr 0.01 | (3 runs) |" in capsys.readouterr().out
     assert main(args + ["--epochs=2"]) == 0

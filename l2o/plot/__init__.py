@@ -8,7 +8,8 @@
 """
 
 from l2o.plot.figures import (accepted_rows, boxplot, compare, moving_average, plot_accuracy,
-                              plot_band, plot_batch_loss, plot_loss, plot_training,
+                              plot_band, plot_batch_loss, plot_loss, plot_replicates,
+                              plot_training, replicate_curve, stability_figure,
                               training_figure)
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, eval_checkpoints,
                               eval_problems, load_baseline, load_entry, load_eval,
@@ -18,7 +19,8 @@ from l2o.plot.stats import (at_horizon, eval_stats, meta_stability, replicate_fi
                              run_figures, stability_table, stats_table, summarize)
 
 __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accuracy", "plot_band",
-           "plot_batch_loss", "plot_loss", "plot_training", "training_figure", "baseline_path",
+           "plot_batch_loss", "plot_loss", "plot_replicates", "plot_training", "replicate_curve",
+           "stability_figure", "training_figure", "baseline_path",
            "default_metadata", "describe_entry", "eval_checkpoints", "eval_problems",
            "load_baseline", "load_entry", "load_eval", "load_gridsearch", "load_npz",
            "load_replicates", "load_training", "replicate_dirs", "resolve_eval_path",

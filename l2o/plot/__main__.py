@@ -14,8 +14,10 @@ Prints the files read, a markdown table of per-run statistics and, last, the PNG
 replicates (``label:folder``, the folder holding one experiment per replicate): the
 replicates' mean, std and worst final and best validation loss, and the std's ratio to the
 ``--reference`` recipe's, with the ``--baselines`` and the ``--grid`` rules at their best
-learning rate beside them. ``--epochs=N`` reads every run's figures after its first N epochs
-(one 25-epoch evaluation also gives the 10-epoch table).
+learning rate beside them; and it draws every replicate's curves, one row of panels per
+recipe (``--out``, default ``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads
+every run's figures after its first N epochs (one 25-epoch evaluation also gives the
+10-epoch table).
 Errors are one line on stderr with exit status 2.
 """
 
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from l2o.cli import ArgumentParser
 from l2o.errors import L2OError
-from l2o.plot.figures import accepted_rows, compare, training_figure
+from l2o.plot.figures import accepted_rows, compare, stability_figure, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
                               load_baseline, load_entry, load_replicates, load_training)
 from l2o.plot.stats import at_horizon, stability_table, stats_table
@@ -145,15 +147,17 @@ def _stability(args):
     """The meta-stability table of the ``--stability`` recipes, baselines beside."""
     if not args.problem:
         raise L2OError("--problem is required (e.g. --problem=conv_train)")
-    recipes = {}
+    recipes, names = {}, {}
     for item in _split(args.stability):
         label, sep, folder = item.partition(":")
         if not sep or not label or not folder:
             raise L2OError(f"--stability entries are label:folder, got '{item}'")
         pooled = load_replicates(folder, args.problem, args.checkpoint)
         replicate = pooled.pop("replicate")
+        numbers = sorted(set(replicate.tolist()))
         recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
-                          for r in sorted(set(replicate.tolist()))]
+                          for r in numbers]
+        names[label] = [str(r) for r in numbers]
         print(f"{label}: {len(recipes[label])} replicates in {folder}")
     baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}
@@ -162,6 +166,10 @@ def _stability(args):
         print(f"figures after the first {args.epochs} epochs of each run")
     print()
     print(stability_table(recipes, reference=args.reference, baselines=baselines))
+    print()
+    horizon = f"_{args.epochs}ep" if args.epochs else ""
+    out = Path(args.out or Path("figures") / f"stability_{args.problem}{horizon}.png")
+    print(stability_figure(args.problem, recipes, out, baselines=baselines, names=names))
 
 
 def _horizon(args, record):

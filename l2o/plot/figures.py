@@ -176,6 +176,65 @@ def boxplot(ax, results, stat="val_best", k=2.0):
     ax.grid(alpha=0.3, axis="y")
 
 
+def replicate_curve(record, key="loss"):
+    """One replicate's curve: the mean over its runs of ``key`` per epoch (a diverged run's
+    non-finite epochs are left out), so its last point is the replicate's figure in
+    :func:`l2o.plot.meta_stability`."""
+    values = _runs(record[key])
+    values = np.where(np.isfinite(values), values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every run diverged
+        return np.nanmean(values, axis=0)
+
+
+def plot_replicates(ax, records, key="loss", names=None, baselines=None):
+    """Each replicate of one recipe as its own line (log of :func:`replicate_curve`), the
+    ``baselines`` (label: record, mean over runs) dashed in grey, so a panel shows how far
+    apart the replicates end. Returns the replicates' lines."""
+    names = names or [str(index + 1) for index in range(len(records))]
+    lines = []
+    for index, (name, record) in enumerate(zip(names, records)):
+        curve = replicate_curve(record, key)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            (line,) = ax.plot(np.arange(1, curve.size + 1), np.log(curve), color=_color(index),
+                              label=f"replicate {name}")
+        lines.append(line)
+    for index, (label, record) in enumerate((baselines or {}).items()):
+        if key in record:
+            curve = replicate_curve(record, key)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ax.plot(np.arange(1, curve.size + 1), np.log(curve), color="0.4",
+                        linestyle=("--", ":", "-.")[index % 3], label=label)
+    ax.set(xlabel="epoch", ylabel=f"log {LABELS.get(key, key)} (mean over runs)")
+    ax.grid(alpha=0.3)
+    return lines
+
+
+def stability_figure(problem, recipes, out_png, baselines=None, names=None):
+    """The replicates' curves per recipe as a PNG: one row per recipe (training loss, then
+    validation loss), the same y range in every row so spreads compare at a glance.
+
+    ``recipes`` maps a recipe's label to its replicates' evaluation records (as
+    :func:`l2o.plot.meta_stability`), ``names`` (optional) the label to the replicates'
+    names, ``baselines`` a label to a record drawn in every panel. Returns the path.
+    """
+    if not recipes:
+        raise L2OError("stability_figure needs at least one recipe")
+    keys = [k for k in ("loss", "val_loss") if all(k in r for rs in recipes.values() for r in rs)]
+    if not keys:
+        raise L2OError("the replicates' records share no per-epoch loss (loss, val_loss)")
+    figure = Figure(figsize=(6.5 * len(keys), 3.6 * len(recipes)), layout="constrained")
+    axes = np.asarray(figure.subplots(len(recipes), len(keys), sharey="col", squeeze=False))
+    for row, (label, records) in enumerate(recipes.items()):
+        for column, key in enumerate(keys):
+            ax = axes[row, column]
+            plot_replicates(ax, records, key, (names or {}).get(label), baselines)
+            ax.set_title(f"{label}: {LABELS.get(key, key)}, {len(records)} replicates")
+            ax.legend(fontsize="small")
+    figure.suptitle(f"{problem}: each replicate's mean over its runs", fontsize=14)
+    return _save(figure, out_png)
+
+
 # -- training summaries ------------------------------------------------------------------
 
 
