@@ -54,8 +54,9 @@ settings (the number of epochs fitted among them) and reused only when the setti
 an interrupted report resumes, a cache of another length is fitted again, and two processes
 may fill the cache for different ``--problems`` before one run with all of them writes the
 table. The settings of a learned optimizer include a SHA-256 of its folder's config.json and
-weights files, so a retrained or renumbered ``pre-trained/<kind>/<n>`` is fitted again
-instead of reusing the old fits.
+weights files, so a retrained ``pre-trained/<kind>/<n>`` is fitted again instead of reusing
+the old fits, while one that was only renumbered or moved reuses the fit of its weights
+(:func:`same_weights_fit`): shipping best first costs no refit.
 """
 
 import argparse
@@ -65,6 +66,7 @@ import os
 import re
 import sys
 import time
+import zipfile
 
 import numpy as np
 
@@ -159,6 +161,13 @@ def run_entry(entry, problem, spec, seeds, seed, cache):
     path = os.path.join(cache, problem, entry.slug + ".npz")
     if os.path.exists(path) and read_evaluation_settings(path) == settings:
         return load_npz(path), settings
+    moved = same_weights_fit(os.path.dirname(path), settings)
+    if moved is not None:  # renumbered or moved: the same weights' fit, under its new name
+        results = load_npz(moved)
+        save_evaluation(path, results, settings)
+        print(f"  {entry.group:8s} {entry.label:28s} the fit of the same weights in {moved}",
+              flush=True)
+        return results, settings
     start = time.perf_counter()
     results = run_repeats(entry.make, spec, seeds, seed=seed, progress=False)
     save_evaluation(path, results, settings)
@@ -166,6 +175,25 @@ def run_entry(entry, problem, spec, seeds, seed, cache):
           f"{np.mean(results['loss'][:, -1]):.4f}  ({time.perf_counter() - start:.0f} s)",
           flush=True)
     return results, settings
+
+
+def same_weights_fit(folder, settings):
+    """A cached fit in ``folder`` of the same weights (``sha256``) under the same protocol,
+    made when they were in another folder (a renumbered ``pre-trained/<kind>/<n>``), or
+    None: every setting but ``source`` must match."""
+    from l2o.results import read_evaluation_settings
+
+    if settings.get("sha256") is None:
+        return None
+    wanted = {k: v for k, v in settings.items() if k != "source"}
+    for other in sorted(glob.glob(os.path.join(folder, "*.npz"))):
+        try:
+            held = read_evaluation_settings(other) or {}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # damaged: no match
+            continue
+        if {k: v for k, v in held.items() if k != "source"} == wanted:
+            return other
+    return None
 
 
 def training_seconds(results):

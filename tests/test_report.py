@@ -97,21 +97,37 @@ def test_cache_is_keyed_by_the_weights_not_the_folder(tmp_path, monkeypatch):
 
     def fit():
         [entry] = report.learned_entries(str(tmp_path / "ours"), "ours")
-        return report.run_entry(entry, "mlp_train", spec, 1, 0, str(cache))
+        return report.run_entry(entry, "mlp_train", spec, 1, 0, str(cache))[0]
 
     fit()
     assert len(fits) == 1
-    again, _ = fit()  # same folder, same weights: the cached fit
+    again = fit()  # same folder, same weights: the cached fit
     assert len(fits) == 1 and float(again["loss"][0, 0]) == 1.0
-    # retrained (or renumbered) into the same folder: fitted again, the cache replaced
+    # retrained into the same folder: fitted again, the cache replaced
     (folder / "weights.data-00000-of-00001").write_bytes(b"weights, second training")
-    retrained, _ = fit()
+    retrained = fit()
     assert len(fits) == 2 and float(retrained["loss"][0, 0]) == 2.0
     (folder / "config.json").write_text('{"settings": {"warmup": 100}}')
     fit()
     assert len(fits) == 3
-    assert read_evaluation_settings(cache / "mlp_train" / "ours-min-max_1.npz")["sha256"] == \
-        report.folder_fingerprint(str(folder))
+    first = cache / "mlp_train" / "ours-min-max_1.npz"
+    assert read_evaluation_settings(first)["sha256"] == report.folder_fingerprint(str(folder))
+    # renumbered (shipped best first): its weights' fit is reused under the new name
+    folder = folder.rename(folder.parent / "2")
+    renumbered = fit()
+    assert len(fits) == 3 and float(renumbered["loss"][0, 0]) == 3.0
+    second = read_evaluation_settings(cache / "mlp_train" / "ours-min-max_2.npz")
+    assert second["source"] == str(folder)
+    assert {k: v for k, v in second.items() if k != "source"} == \
+        {k: v for k, v in read_evaluation_settings(first).items() if k != "source"}
+    # other weights where the old ones were: a fit of their own
+    (folder / "weights.data-00000-of-00001").write_bytes(b"weights, third training")
+    assert float(fit()["loss"][0, 0]) == 4.0 and len(fits) == 4
+    # rules have no weights to recognise: two with the same protocol are two fits
+    for key in ("adam", "rmsprop"):
+        rule = report.Entry(key, "teacher", object, f"baseline.py --optimizer={key}")
+        report.run_entry(rule, "mlp_train", spec, 1, 0, str(cache))
+    assert len(fits) == 6
 
 
 @pytest.mark.parametrize("argument", ["--ours-replicates=one", "--seeds=0", "--grid=fast",
