@@ -191,20 +191,17 @@ def plot_replicates(ax, records, key="loss", names=None, baselines=None):
     """Each replicate of one recipe as its own line (log of :func:`replicate_curve`), the
     ``baselines`` (label: record, mean over runs) dashed in grey, so a panel shows how far
     apart the replicates end. Returns the replicates' lines."""
-    names = names or [str(index + 1) for index in range(len(records))]
-    lines = []
-    for index, (name, record) in enumerate(zip(names, records)):
+    def draw(record, **style):
         curve = replicate_curve(record, key)
         with np.errstate(divide="ignore", invalid="ignore"):
-            (line,) = ax.plot(np.arange(1, curve.size + 1), np.log(curve), color=_color(index),
-                              label=f"replicate {name}")
-        lines.append(line)
+            return ax.plot(np.arange(1, curve.size + 1), np.log(curve), **style)[0]
+
+    names = names or [str(index + 1) for index in range(len(records))]
+    lines = [draw(record, color=_color(index), label=f"replicate {name}")
+             for index, (name, record) in enumerate(zip(names, records))]
     for index, (label, record) in enumerate((baselines or {}).items()):
         if key in record:
-            curve = replicate_curve(record, key)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ax.plot(np.arange(1, curve.size + 1), np.log(curve), color="0.4",
-                        linestyle=("--", ":", "-.")[index % 3], label=label)
+            draw(record, color="0.4", linestyle=("--", ":", "-.")[index % 3], label=label)
     ax.set(xlabel="epoch", ylabel=f"log {LABELS.get(key, key)} (mean over runs)")
     ax.grid(alpha=0.3)
     return lines
