@@ -45,6 +45,20 @@ class ArgumentParser(argparse.ArgumentParser):
         raise L2OError(message)
 
 
+def whole_number(minimum):
+    """An argparse ``type``: a whole number >= ``minimum`` (``--seeds=0`` or ``--seeds=two``
+    is the parser's one error line, not a traceback or a silent zero)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got '{text}'")
+        return value
+    return parse
+
+
 def verbose():
     """True when ``$L2O_VERBOSE`` asks for native logs and full tracebacks."""
     return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")

@@ -402,18 +402,6 @@ def figure(curves_by_problem, out_png, marks=None):
     return out_png
 
 
-def _whole(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got '{text}'")
-        return value
-    return parse
-
-
 def _names(text):
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -462,7 +450,7 @@ def _replicates(text):
 
 
 def parse_args(argv):
-    from l2o.cli import ArgumentParser
+    from l2o.cli import ArgumentParser, whole_number
 
     parser = ArgumentParser(
         prog="python -m l2o.report",
@@ -477,9 +465,9 @@ def parse_args(argv):
                         help="comma list of horizons in epochs: one fit of the longest, a "
                              "table for each (default: "
                              f"{','.join(str(e) for e in DEFAULT_EPOCHS)})")
-    parser.add_argument("--seeds", type=_whole(1), default=5,
+    parser.add_argument("--seeds", type=whole_number(1), default=5,
                         help="fits per optimizer (default: 5)")
-    parser.add_argument("--seed", type=_whole(0), default=0, help="first seed (default: 0)")
+    parser.add_argument("--seed", type=whole_number(0), default=0, help="first seed (default: 0)")
     parser.add_argument("--grid", type=_learning_rates, default=DEFAULT_GRID,
                         help=f"Adam learning rates to search (default: "
                              f"{','.join(f'{g:g}' for g in DEFAULT_GRID)})")

@@ -14,7 +14,6 @@ for the learner and ``validation_<teacher>`` for its teachers. A policy is
   ``powersign``, optionally with a learning rate, ``adam:0.005`` (default: the paper's).
 """
 
-import argparse
 import os
 import sys
 
@@ -108,7 +107,9 @@ def score(config, policies, index=0, epochs=None, seed=None, progress=False):
 
 
 def run(argv):
-    parser = argparse.ArgumentParser(
+    from l2o.cli import ArgumentParser, whole_number
+
+    parser = ArgumentParser(
         prog="python -m l2o.score",
         description="Score policies on the validation unrolls of an experiment's config "
                     "(meta-loss, lower is better).")
@@ -116,11 +117,11 @@ def run(argv):
                         help="experiment folder[:checkpoint], optimizer folder, or rule[:lr]")
     parser.add_argument("--directory", required=True,
                         help="experiment folder whose config.json gives the validation unrolls")
-    parser.add_argument("--index", type=int, default=0,
+    parser.add_argument("--index", type=whole_number(0), default=0,
                         help="schedule index (curriculum stage) of the validation settings")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=whole_number(1), default=None,
                         help="validation lifetimes (default: the config's)")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=whole_number(0), default=None,
                         help="validation seed (default: the config's validation_seed)")
     args = parser.parse_args(argv)
 

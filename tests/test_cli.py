@@ -7,6 +7,7 @@ one line on stderr and leave every existing file exactly as it was.
 """
 
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -219,6 +220,25 @@ def test_score_ranks_a_checkpoint_against_rules_as_summary_csv_logs_them(work, m
     assert "(rule)" in adam
     assert float(adam.split()[0]) == pytest.approx(logged, rel=1e-3, abs=1e-4)
     assert len(lines) == 3 and any(MINMAX in line for line in lines)
+
+
+@pytest.mark.parametrize("module, args", [
+    ("l2o.score", ["--directory=x", "--index=-1", "adam"]),
+    ("l2o.score", ["--directory=x", "--seed=abc", "adam"]),
+    ("l2o.score", ["--directory=x", "--epochs=0", "adam"]),
+    ("l2o.score", ["adam"]),
+    ("l2o.plot.__main__", ["--problem=conv_train", "--window=0"]),
+    ("l2o.plot.__main__", ["--problem=conv_train", "--epochs=ten"]),
+])
+def test_the_python_m_tools_reject_bad_values_in_one_line(module, args, capfd):
+    """l2o.score and l2o.plot share l2o.cli's parser: exit 2 and one error line, before
+    anything is read or traced."""
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as done:
+        sys.exit(main(args))
+    assert done.value.code == 2
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "error: " in lines[0], lines
 
 
 # -- help and imports ------------------------------------------------------------------------

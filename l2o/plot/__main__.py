@@ -25,7 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from l2o.cli import ArgumentParser
+from l2o.cli import ArgumentParser, whole_number
 from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, stability_figure, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
@@ -51,7 +51,7 @@ def _parser():
                         help="shaded band: min-max over runs or mean ± std (minmax)")
     parser.add_argument("--x", choices=("epoch", "time"), default="epoch",
                         help="x axis of the per-epoch panels (epoch)")
-    parser.add_argument("--window", type=int, default=100,
+    parser.add_argument("--window", type=whole_number(1), default=100,
                         help="moving-average window of the per-batch panel (100)")
     parser.add_argument("--stability", default="",
                         help="comma list of label:folder, each folder the replicates of a "
@@ -63,7 +63,7 @@ def _parser():
                              "beside the --stability recipes at its best learning rate")
     parser.add_argument("--grid-root", default="gridsearch",
                         help="grid search folder (gridsearch)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=whole_number(1), default=None,
                         help="figures after the first N epochs of each run (all)")
     parser.add_argument("--training", default=None,
                         help="experiment folder whose summary.csv to plot instead")
