@@ -282,7 +282,14 @@ def horizon_rows(fits, grid, epochs):
 
 
 def _cell(mean, std):
-    return f"{mean:.4f} ± {std:.4f}" if np.isfinite(mean) else "diverged"
+    """``mean ± std``: four decimals, or three significant digits below 0.001 (at 25 epochs
+    several optimizers end conv_train near 1e-4, which four decimals would show as 0.0000 or
+    0.0001 and make unrankable)."""
+    if not np.isfinite(mean):
+        return "diverged"
+    if mean != 0 and abs(mean) < 1e-3:
+        return f"{mean:.2e} ± {std:.1e}"
+    return f"{mean:.4f} ± {std:.4f}"
 
 
 def _seconds(row):

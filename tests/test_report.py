@@ -256,3 +256,13 @@ def test_a_cache_of_another_length_is_fitted_again(tmp_path, monkeypatch):
         results, _ = report.run_entry(adam, "mlp_train", spec, 1, 0, str(tmp_path))
         assert results["loss"].shape == (1, epochs)
     assert fits == [10, 25, 10]
+
+
+def test_table_cells_keep_small_losses_apart():
+    """At 25 epochs good optimizers end conv_train near 1e-4: the cells must still rank them
+    (four fixed decimals showed 1.2e-4 and 1.4e-4 both as 0.0001)."""
+    small = [report._cell(m, m / 4) for m in (1.2e-4, 1.4e-4, 3.05e-4)]
+    assert len(set(small)) == 3
+    assert [float(c.split(" ± ")[0]) for c in small] == pytest.approx([1.2e-4, 1.4e-4, 3.05e-4])
+    assert report._cell(0.0165, 0.0032) == "0.0165 ± 0.0032"
+    assert report._cell(float("nan"), 0.0) == "diverged"
