@@ -59,6 +59,21 @@ def whole_number(minimum):
     return parse
 
 
+def whole_numbers(minimum):
+    """An argparse ``type``: a comma list of whole numbers >= ``minimum`` (``--epochs=10,25``),
+    returned sorted, each once."""
+    def parse(text):
+        try:
+            values = sorted({int(item) for item in text.split(",") if item.strip()})
+        except ValueError:
+            values = []
+        if not values or values[0] < minimum:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma list of whole numbers >= {minimum}, got '{text}'")
+        return values
+    return parse
+
+
 def verbose():
     """True when ``$L2O_VERBOSE`` asks for native logs and full tracebacks."""
     return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")

@@ -413,18 +413,6 @@ def _names(text):
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _horizons(text):
-    """A comma list of whole numbers >= 1 (the horizons in epochs), sorted, each once."""
-    try:
-        horizons = sorted({int(h) for h in _names(text)})
-    except ValueError:
-        horizons = []
-    if not horizons or horizons[0] < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a comma list of whole numbers of epochs >= 1, got '{text}'")
-    return horizons
-
-
 def _problems(text):
     if not _names(text):
         raise argparse.ArgumentTypeError(f"must name at least one evaluation problem, got '{text}'")
@@ -457,7 +445,7 @@ def _replicates(text):
 
 
 def parse_args(argv):
-    from l2o.cli import ArgumentParser, whole_number
+    from l2o.cli import ArgumentParser, whole_number, whole_numbers
 
     parser = ArgumentParser(
         prog="python -m l2o.report",
@@ -468,7 +456,7 @@ def parse_args(argv):
                              f"{','.join(DEFAULT_PROBLEMS)})")
     parser.add_argument("--dataset", default="mnist_5k",
                         help="dataset of the model problems (default: %(default)s, offline)")
-    parser.add_argument("--epochs", type=_horizons, default=list(DEFAULT_EPOCHS),
+    parser.add_argument("--epochs", type=whole_numbers(1), default=list(DEFAULT_EPOCHS),
                         help="comma list of horizons in epochs: one fit of the longest, a "
                              "table for each (default: "
                              f"{','.join(str(e) for e in DEFAULT_EPOCHS)})")

@@ -362,3 +362,36 @@ def test_plots_read_the_accepted_attempt_even_where_a_rejected_one_validates_bes
     assert list(plot.accepted_rows(summary)["repeat"]) == [0, 0, 1]
     # a looser rule (the folder's config.json) accepts attempt 0
     assert plot.default_metadata(summary, {"repeat_threshold": 0.5})["repeat"] == 0
+
+
+def test_one_stability_command_gives_a_table_per_problem_and_horizon(tree, capsys):
+    """--problem and --epochs as comma lists: each (problem, horizon) is the table the
+    single-problem command prints, under its own heading, with its own figure."""
+    from l2o.plot.__main__ import main
+
+    folder = tree / "results" / "rnnprop" / "min-max"
+    common = [f"--stability=mm:{folder}", "--reference=mm", "--baselines=adam",
+              f"--baseline-root={tree / 'baseline'}"]
+    single = {}
+    for epochs in (2, 4):
+        out = tree / f"single_{epochs}.png"
+        assert main(["--problem=conv_train", f"--epochs={epochs}", f"--out={out}", *common]) == 0
+        text = capsys.readouterr().out
+        single[epochs] = text[text.index("| recipe"):text.rindex(str(out))].strip()
+    cwd = os.getcwd()
+    os.chdir(tree)  # the default figure paths land in tree/figures
+    try:
+        assert main(["--problem=conv_train", "--epochs=4,2", *common]) == 0
+    finally:
+        os.chdir(cwd)
+    text = capsys.readouterr().out
+    heads = [text.index("## conv_train, 2 epochs"), text.index("## conv_train, 4 epochs")]
+    assert heads[0] < heads[1]
+    assert single[2] in text[heads[0]:heads[1]] and single[4] in text[heads[1]:]
+    for epochs in (2, 4):
+        assert (tree / "figures" / f"stability_conv_train_{epochs}ep.png").is_file()
+    # one figure name for several tables, or several horizons outside --stability: refused
+    assert main(["--problem=conv_train", "--epochs=2,4", f"--out={tree / 'x.png'}",
+                 *common]) == 2
+    assert main(["--problem=conv_train", "--epochs=2,4", f"--results={folder / '1'}"]) == 2
+    assert "one --problem and one --epochs" in capsys.readouterr().err

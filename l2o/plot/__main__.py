@@ -17,7 +17,9 @@ replicates' mean, std and worst final and best validation loss, and the std's ra
 learning rate beside them; and it draws every replicate's curves, one row of panels per
 recipe (``--out``, default ``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads
 every run's figures after its first N epochs (one 25-epoch evaluation also gives the
-10-epoch table).
+10-epoch table). With ``--stability``, ``--problem`` and ``--epochs`` may be comma lists:
+one table and figure per problem and horizon, so an experiment's whole table is one
+command (``--problem=conv_train,mlp_train,conv_avg --epochs=10,25``).
 Errors are one line on stderr with exit status 2.
 """
 
@@ -25,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from l2o.cli import ArgumentParser, whole_number
+from l2o.cli import ArgumentParser, whole_number, whole_numbers
 from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, stability_figure, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
@@ -37,7 +39,8 @@ from l2o.results import base_name
 def _parser():
     parser = ArgumentParser(prog="python -m l2o.plot", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problem", help="evaluation problem key, e.g. conv_train")
+    parser.add_argument("--problem", help="evaluation problem key, e.g. conv_train (with "
+                                          "--stability a comma list: one table each)")
     parser.add_argument("--results", default="",
                         help="comma list of experiment / replicate folders or .npz files, "
                              "each optionally path:checkpoint")
@@ -63,8 +66,9 @@ def _parser():
                              "beside the --stability recipes at its best learning rate")
     parser.add_argument("--grid-root", default="gridsearch",
                         help="grid search folder (gridsearch)")
-    parser.add_argument("--epochs", type=whole_number(1), default=None,
-                        help="figures after the first N epochs of each run (all)")
+    parser.add_argument("--epochs", type=whole_numbers(1), default=None,
+                        help="figures after the first N epochs of each run (all); with "
+                             "--stability a comma list of horizons, one table each")
     parser.add_argument("--training", default=None,
                         help="experiment folder whose summary.csv to plot instead")
     parser.add_argument("--out", default=None, help="PNG to write (figures/<name>.png)")
@@ -143,10 +147,39 @@ def _compare(args):
     print(written)
 
 
-def _stability(args):
-    """The meta-stability table of the ``--stability`` recipes, baselines beside."""
-    if not args.problem:
+def _one_table(args, what):
+    """``args`` with its single ``--problem`` and ``--epochs`` (an int or None): a comparison
+    or a training figure is one problem at one horizon."""
+    problems, horizons = _split(args.problem or ""), args.epochs or [None]
+    if len(problems) > 1 or len(horizons) > 1:
+        raise L2OError(f"{what} takes one --problem and one --epochs; several are for "
+                       "--stability tables")
+    return argparse.Namespace(**{**vars(args), "problem": args.problem, "epochs": horizons[0]})
+
+
+def _stability_tables(args):
+    """One meta-stability table (and figure) per ``--problem`` and ``--epochs`` horizon, so
+    an experiment's whole table is one command, e.g. ``--problem=conv_train,mlp_train
+    --epochs=10,25``."""
+    problems = _split(args.problem or "")
+    if not problems:
         raise L2OError("--problem is required (e.g. --problem=conv_train)")
+    tables = [(problem, epochs) for problem in problems for epochs in (args.epochs or [None])]
+    if args.out and len(tables) > 1:
+        raise L2OError(f"--out names one figure, but {len(tables)} tables were asked for; "
+                       "leave it out to write figures/stability_<problem>_<N>ep.png each")
+    for problem, epochs in tables:
+        if len(tables) > 1:
+            print(f"## {problem}" + ("" if epochs is None else f", {epochs} epochs"))
+            print()
+        _stability(argparse.Namespace(**{**vars(args), "problem": problem, "epochs": epochs}))
+        if len(tables) > 1:
+            print()
+
+
+def _stability(args):
+    """The meta-stability table of the ``--stability`` recipes, baselines beside, for one
+    problem and horizon."""
     recipes, names = {}, {}
     for item in _split(args.stability):
         label, sep, folder = item.partition(":")
@@ -218,11 +251,11 @@ def main(argv=None):
             if args.results or args.baselines:
                 raise L2OError("--training draws one experiment's curves; give it without "
                                "--results / --baselines")
-            _training(args)
+            _training(_one_table(args, "--training"))
         elif args.stability:
-            _stability(args)
+            _stability_tables(args)
         else:
-            _compare(args)
+            _compare(_one_table(args, "a comparison"))
     except L2OError as error:
         print(f"l2o.plot: error: {error}", file=sys.stderr)
         return 2
