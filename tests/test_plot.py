@@ -395,3 +395,29 @@ def test_one_stability_command_gives_a_table_per_problem_and_horizon(tree, capsy
                  *common]) == 2
     assert main(["--problem=conv_train", "--epochs=2,4", f"--results={folder / '1'}"]) == 2
     assert "one --problem and one --epochs" in capsys.readouterr().err
+
+
+def test_a_replicate_still_training_stops_the_table_unless_evaluated_only(tree, capsys,
+                                                                           monkeypatch):
+    """Replicate 3 has a config but no evaluation yet: the strict table names it and stops;
+    --evaluated-only leaves it out, says so, and the figure names replicates by folder."""
+    from l2o.plot import __main__ as command
+
+    folder = tree / "results" / "rnnprop" / "min-max"
+    (folder / "3").mkdir()
+    (folder / "3" / "config.json").write_text("{}")
+    args = ["--problem=conv_train", f"--stability=mm:{folder}", f"--out={tree / 's.png'}"]
+    try:
+        assert command.main(args) == 2
+        assert "min-max/3" in capsys.readouterr().err
+        drawn = {}
+        real = command.stability_figure
+        monkeypatch.setattr(command, "stability_figure", lambda *a, **k: (
+            drawn.update(k["names"]), real(*a, **k))[1])
+        assert command.main(args + ["--evaluated-only"]) == 0
+        out = capsys.readouterr().out
+        assert f"mm: left out, no evaluation of conv_train: {folder / '3'}" in out
+        assert "mm: 2 replicates" in out and drawn == {"mm": ["1", "2"]}
+    finally:
+        import shutil
+        shutil.rmtree(folder / "3")

@@ -31,7 +31,8 @@ from l2o.cli import ArgumentParser, whole_number, whole_numbers
 from l2o.errors import L2OError
 from l2o.plot.figures import accepted_rows, compare, stability_figure, training_figure
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
-                              load_baseline, load_entry, load_replicates, load_training)
+                              load_baseline, load_entry, load_replicates, load_training,
+                              replicate_dirs, split_evaluated)
 from l2o.plot.stats import at_horizon, stability_table, stats_table
 from l2o.results import base_name
 
@@ -59,6 +60,9 @@ def _parser():
     parser.add_argument("--stability", default="",
                         help="comma list of label:folder, each folder the replicates of a "
                              "recipe: print their meta-stability table")
+    parser.add_argument("--evaluated-only", action="store_true",
+                        help="--stability: leave out (and name) the replicates not evaluated "
+                             "on the problem yet, instead of stopping at the first")
     parser.add_argument("--reference", default=None,
                         help="--stability label whose std the others are divided by")
     parser.add_argument("--grid", default="",
@@ -185,12 +189,20 @@ def _stability(args):
         label, sep, folder = item.partition(":")
         if not sep or not label or not folder:
             raise L2OError(f"--stability entries are label:folder, got '{item}'")
-        pooled = load_replicates(folder, args.problem, args.checkpoint)
+        dirs = replicate_dirs(folder)
+        if args.evaluated_only:
+            dirs, missing = split_evaluated(dirs, args.problem, args.checkpoint)
+            if missing:
+                print(f"{label}: left out, no evaluation of {args.problem}: "
+                      + ", ".join(str(m) for m in missing))
+            if not dirs:
+                raise L2OError(f"no replicate in {folder} is evaluated on {args.problem}")
+        pooled = load_replicates(folder, args.problem, args.checkpoint, replicates=dirs or None)
         replicate = pooled.pop("replicate")
         numbers = sorted(set(replicate.tolist()))
         recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
                           for r in numbers]
-        names[label] = [str(r) for r in numbers]
+        names[label] = [dirs[r].name if dirs else str(r + 1) for r in numbers]
         print(f"{label}: {len(recipes[label])} replicates in {folder}")
     baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}

@@ -201,16 +201,32 @@ def replicate_dirs(folder):
     return sorted(found, key=lambda p: _lr_key(p.name))
 
 
-def load_replicates(folder, problem, checkpoint=None):
+def split_evaluated(replicates, problem, checkpoint=None):
+    """``(evaluated, missing)``: the replicate folders that hold an evaluation of ``problem``
+    (at ``checkpoint``, default each one's default checkpoint) and those that do not, e.g. a
+    replicate still training while the others are compared."""
+    evaluated, missing = [], []
+    for replicate in replicates:
+        try:
+            resolve_eval_path(replicate, problem, checkpoint)
+        except L2OError:
+            missing.append(replicate)
+        else:
+            evaluated.append(replicate)
+    return evaluated, missing
+
+
+def load_replicates(folder, problem, checkpoint=None, replicates=None):
     """Every replicate's record of ``problem`` in ``folder``, runs concatenated on axis 0.
 
     Each replicate contributes its own runs (its default checkpoint unless ``checkpoint`` is
-    given). The extra int array ``replicate`` gives, per run, the position of its replicate in
-    :func:`replicate_dirs` order. Replicates whose arrays differ in shape beyond axis 0, or that
+    given). ``replicates``: the replicate folders to read (default: all of
+    :func:`replicate_dirs`). The extra int array ``replicate`` gives, per run, the position of
+    its replicate in that list. Replicates whose arrays differ in shape beyond axis 0, or that
     lack a key another has, are refused.
     """
     folder = Path(folder)
-    replicates = replicate_dirs(folder)
+    replicates = replicate_dirs(folder) if replicates is None else [Path(r) for r in replicates]
     if not replicates:
         present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         where = f"holds {_listing(present)}" if folder.is_dir() else "does not exist"
