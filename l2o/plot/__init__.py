@@ -23,6 +23,7 @@ __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accura
            "stability_figure", "training_figure", "baseline_path",
            "default_metadata", "describe_entry", "eval_checkpoints", "eval_problems",
            "load_baseline", "load_entry", "load_eval", "load_gridsearch", "load_npz",
-           "load_replicates", "load_training", "replicate_dirs", "resolve_eval_path", "split_evaluated",
+           "load_replicates", "load_training", "replicate_dirs", "resolve_eval_path",
+           "split_evaluated",
            "at_horizon", "eval_stats", "meta_stability", "replicate_figures", "run_figures",
            "stability_table", "stats_table", "summarize"]
