@@ -226,7 +226,8 @@ def stability_figure(problem, recipes, out_png, baselines=None, names=None):
         for column, key in enumerate(keys):
             ax = axes[row, column]
             plot_replicates(ax, records, key, (names or {}).get(label), baselines)
-            ax.set_title(f"{label}: {LABELS.get(key, key)}, {len(records)} replicates")
+            count = f"{len(records)} replicate" + ("" if len(records) == 1 else "s")
+            ax.set_title(f"{label}: {LABELS.get(key, key)}, {count}")
             ax.legend(fontsize="small")
     figure.suptitle(f"{problem}: each replicate's mean over its runs", fontsize=14)
     return _save(figure, out_png)
