@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -419,5 +420,4 @@ def test_a_replicate_still_training_stops_the_table_unless_evaluated_only(tree, 
         assert f"mm: left out, no evaluation of conv_train: {folder / '3'}" in out
         assert "mm: 2 replicates" in out and drawn == {"mm": ["1", "2"]}
     finally:
-        import shutil
         shutil.rmtree(folder / "3")

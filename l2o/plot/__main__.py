@@ -108,8 +108,6 @@ def _entries(args):
     if labels and len(labels) != len(specs):
         raise L2OError(f"--labels has {len(labels)} names for {len(specs)} entries "
                        "(results first, then baselines)")
-    if args.window < 1:
-        raise L2OError(f"--window must be a positive integer, got {args.window}")
     entries, sources = {}, {}
     for index, (kind, what, checkpoint) in enumerate(specs):
         if kind == "result":
@@ -197,12 +195,12 @@ def _stability(args):
                       + ", ".join(str(m) for m in missing))
             if not dirs:
                 raise L2OError(f"no replicate in {folder} is evaluated on {args.problem}")
-        pooled = load_replicates(folder, args.problem, args.checkpoint, replicates=dirs or None)
+        pooled = load_replicates(folder, args.problem, args.checkpoint, replicates=dirs)
         replicate = pooled.pop("replicate")
         numbers = sorted(set(replicate.tolist()))
         recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
                           for r in numbers]
-        names[label] = [dirs[r].name if dirs else str(r + 1) for r in numbers]
+        names[label] = [dirs[r].name for r in numbers]
         print(f"{label}: {len(recipes[label])} replicates in {folder}")
     baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}
