@@ -251,10 +251,32 @@ def test_meta_stability_by_hand():
     table = plot.stability_table(recipes, reference="none",
                                  baselines={"Adam, lr 0.005": _replicate(0.15, 0.25, runs=5)})
     lines = table.splitlines()
-    assert lines[2].startswith(f"| none | 3 | {finals.mean():.4g} ± {finals.std():.2g} | 0.6 | 1.00 |")
+    assert lines[2].startswith(
+        f"| none | 3 | {finals.mean():.4g} ± {finals.std():.2g} | 0.6 | 6 | 1.00 |")
     assert lines[4].startswith("| Adam, lr 0.005 | (5 runs) | 0.15 ± ")
+    assert none["final_loss"]["best"] == pytest.approx(0.1)
+    assert none["final_loss"]["spread_factor"] == pytest.approx(6.0)  # worst / best
+    assert gaussian["final_loss"]["spread_factor"] == pytest.approx(1.5)
     with pytest.raises(L2OError, match="reference"):
         plot.meta_stability(recipes, reference="pgd")
+
+
+def test_meta_stability_of_one_replicate_has_no_spread():
+    """One replicate (or one finite one) measures no spread: n/a, not a std of 0 that would
+    read as a perfectly stable recipe."""
+    recipes = {"none": [_replicate(0.1, 0.3), _replicate(0.4, 0.2)],
+               "pgd": [_replicate(0.05, 0.25)],
+               "gaussian": [_replicate(0.2, 0.3), _replicate(np.nan, 0.3)]}
+    rows = plot.meta_stability(recipes, reference="none")
+    for label in ("pgd", "gaussian"):
+        final = rows[label]["final_loss"]
+        assert final["finite"] == 1 and final["worst"] == pytest.approx(final["best"])
+        for key in ("std", "spread_factor", "spread_ratio"):
+            assert np.isnan(final[key]), (label, key)
+    assert np.isnan(rows["pgd"]["best_val_loss"]["std"])
+    assert rows["gaussian"]["best_val_loss"]["std"] == pytest.approx(0.0)  # two finite, alike
+    pgd = plot.stability_table(recipes, reference="none").splitlines()[3]
+    assert pgd.startswith("| pgd | 1 | 0.05 ± n/a | 0.05 | n/a | n/a | 0.25 ± n/a | 0.25 | n/a | n/a |")
 
 
 def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
@@ -272,7 +294,7 @@ def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
     first, second = (plot.replicate_figures(plot.load_eval(folder / n, "conv_train"))
                      for n in ("1", "2"))
     finals = np.array([first["final_loss"], second["final_loss"]])
-    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | 1.00 |" \
+    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | {finals.max() / finals.min():.3g} | 1.00 |" \
         in out
     assert "| adam | (3 runs) |" in out
     assert main(["--problem=conv_train", "--stability=mm"]) == 2
@@ -344,7 +366,7 @@ def test_stability_command_at_a_horizon_beside_the_grid_best_rule(tree, capsys):
     first, second = (plot.replicate_figures(plot.at_horizon(
         plot.load_eval(folder / n, "conv_train"), 2)) for n in ("1", "2"))
     finals = np.array([first["final_loss"], second["final_loss"]])
-    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | 1.00 |" \
+    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | {finals.max() / finals.min():.3g} | 1.00 |" \
         in out
     assert main(args + ["--epochs=9"]) == 2
     assert main(args + ["--grid=rmsprop"]) == 2

@@ -12,9 +12,9 @@ pooled) or an ``.npz`` file; ``path:checkpoint`` picks a checkpoint (``stage_3.7
 Prints the files read, a markdown table of per-run statistics and, last, the PNG written.
 ``--stability`` instead prints the meta-stability table of recipes trained as several
 replicates (``label:folder``, the folder holding one experiment per replicate): the
-replicates' mean, std and worst final and best validation loss, and the std's ratio to the
-``--reference`` recipe's, with the ``--baselines`` and the ``--grid`` rules at their best
-learning rate beside them; and it draws every replicate's curves, one row of panels per
+replicates' mean, std, worst and worst / best factor of the final and best validation loss,
+and the std's ratio to the ``--reference`` recipe's, with the ``--baselines`` and the
+``--grid`` rules at their best learning rate beside them; and it draws every replicate's curves, one row of panels per
 recipe (``--out``, default ``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads
 every run's figures after its first N epochs (one 25-epoch evaluation also gives the
 10-epoch table). With ``--stability``, ``--problem`` and ``--epochs`` may be comma lists:
@@ -201,7 +201,8 @@ def _stability(args):
         recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
                           for r in numbers]
         names[label] = [dirs[r].name for r in numbers]
-        print(f"{label}: {len(recipes[label])} replicates in {folder}")
+        count = len(recipes[label])
+        print(f"{label}: {count} replicate{'s' * (count != 1)} in {folder}")
     baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}
     baselines.update(_grid_best(args))

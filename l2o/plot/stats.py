@@ -176,11 +176,14 @@ def meta_stability(recipes, reference=None):
     ``recipes`` maps a recipe's label to the evaluation records of its replicates on one
     problem (one record per replicate, runs on axis 0). For each recipe and each of
     :data:`STABILITY_FIGURES` (a replicate's figure is the mean over its evaluation runs):
-    the replicates' ``mean``, ``std`` (population) and ``worst`` (the highest loss), and
-    ``spread_ratio``, the std divided by the ``reference`` recipe's (the unperturbed arm);
-    ``val_stability`` is the replicates' mean evaluation stability, ``replicates`` their
-    number. Meta-stability is the spread across replicates: a recipe whose replicates end
-    alike has a small std and a worst close to its mean.
+    the replicates' ``mean``, ``std`` (population), ``worst`` (the highest loss), ``best``,
+    ``spread_factor`` (worst / best: scale-free, the form in which replicates differing by
+    orders of magnitude are easiest to read) and ``spread_ratio``, the std divided by the
+    ``reference`` recipe's (the unperturbed arm); ``val_stability`` is the replicates' mean
+    evaluation stability, ``replicates`` their number. Meta-stability is the spread across
+    replicates: a recipe whose replicates end alike has a small std and a worst close to its
+    mean. A spread needs two finite replicates: with fewer, ``std``, ``spread_factor`` and
+    ``spread_ratio`` are NaN (not a spread of 0).
     """
     if reference is not None and reference not in recipes:
         raise L2OError(f"reference recipe '{reference}' is not among {', '.join(recipes)}")
@@ -193,8 +196,12 @@ def meta_stability(recipes, reference=None):
         for key in STABILITY_FIGURES + ("val_stability",):
             values = np.array([f.get(key, np.nan) for f in figures], dtype=np.float64)
             mean, std, n = summarize(values)
-            row[key] = {"mean": mean, "std": std,
-                        "worst": float(np.max(values[np.isfinite(values)])) if n else float("nan"),
+            finite = values[np.isfinite(values)]
+            worst, best = (float(finite.max()), float(finite.min())) if n else (np.nan, np.nan)
+            spread = n >= 2
+            row[key] = {"mean": mean, "std": std if spread else float("nan"),
+                        "worst": worst, "best": best,
+                        "spread_factor": worst / best if spread and best > 0 else float("nan"),
                         "finite": n}
         out[label] = row
     for label, row in out.items():
@@ -203,6 +210,10 @@ def meta_stability(recipes, reference=None):
             row[key]["spread_ratio"] = (row[key]["std"] / base if base and np.isfinite(base)
                                         else float("nan"))
     return out
+
+
+def _ratio(value, spec):
+    return "n/a" if not np.isfinite(value) else format(value, spec)
 
 
 def stability_table(recipes, reference=None, baselines=None):
@@ -215,16 +226,17 @@ def stability_table(recipes, reference=None, baselines=None):
     rows = meta_stability(recipes, reference)
     head = ["recipe", "replicates"]
     for key in STABILITY_FIGURES:
-        head += [f"{key} mean ± std", f"{key} worst", f"{key} std / {reference or 'ref'}"]
+        head += [f"{key} mean ± std", f"{key} worst", f"{key} worst / best",
+                 f"{key} std / {reference or 'ref'}"]
     head.append("val_stability")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for label, row in rows.items():
         cells = [label, str(row["replicates"])]
         for key in STABILITY_FIGURES:
             figure = row[key]
-            cells += [f"{figure['mean']:.4g} ± {figure['std']:.2g}", f"{figure['worst']:.4g}",
-                      "n/a" if not np.isfinite(figure["spread_ratio"])
-                      else f"{figure['spread_ratio']:.2f}"]
+            std = "n/a" if not np.isfinite(figure["std"]) else f"{figure['std']:.2g}"
+            cells += [f"{figure['mean']:.4g} ± {std}", f"{figure['worst']:.4g}",
+                      _ratio(figure["spread_factor"], ".3g"), _ratio(figure["spread_ratio"], ".2f")]
         cells.append(f"{row['val_stability']['mean']:.3g}")
         lines.append("| " + " | ".join(cells) + " |")
     for label, record in (baselines or {}).items():
@@ -232,7 +244,7 @@ def stability_table(recipes, reference=None, baselines=None):
         cells = [label, f"({len(runs['final_loss'])} runs)"]
         for key in STABILITY_FIGURES:
             mean, std, n = summarize(runs.get(key, [np.nan]))
-            cells += [f"{mean:.4g} ± {std:.2g}" if n else "n/a", "", ""]
+            cells += [f"{mean:.4g} ± {std:.2g}" if n else "n/a", "", "", ""]
         stability = runs.get("val_stability")
         cells.append("" if stability is None else f"{summarize(stability)[0]:.3g}")
         lines.append("| " + " | ".join(cells) + " |")
