@@ -185,8 +185,8 @@ def test_training_figure_of_a_curriculum(tree, tmp_path):
     assert out.read_bytes()[:8] == PNG_MAGIC
 
 
-# TensorFlow 2.21 logs a few lines while it is imported (``import l2o`` imports it), before any
-# log level applies; they are not the command's output.
+# TensorFlow 2.21 logs a few lines while it is imported, before any log level applies; the
+# command sends them away (l2o.cli.quiet_native_logs), and they are not its output anyway.
 TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} [\d:.]+ +\d+ \S+\])")
 
 
@@ -216,6 +216,12 @@ def test_command_reports_a_missing_file_in_one_line(tree, tmp_path):
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert "rmsprop" in lines[0] and "present: adam" in lines[0]
     assert not (tmp_path / "x.png").exists()
+    # --grid imports TensorFlow (l2o.evaluate): its start-up lines stay off stderr too
+    done = run_command("--problem=conv_train", "--baselines=adam", "--grid=adam",
+                       f"--baseline-root={tree / 'baseline'}", f"--grid-root={tmp_path / 'none'}",
+                       f"--out={tmp_path / 'x.png'}")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "grid" in done.stderr and not (tmp_path / "x.png").exists()
 
 
 def _replicate(final, best_val, runs=2):

@@ -277,4 +277,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # TensorFlow is imported only by --grid (l2o.evaluate); its C++ start-up lines stay off
+    # the terminal as in the other scripts. Here, not in main(): the tests call main() in
+    # their own process, whose stderr capture must not be redirected.
+    from l2o.cli import quiet_native_logs
+
+    quiet_native_logs()
     sys.exit(main())
