@@ -52,6 +52,16 @@ HYPER = ("warmup", "warmup_rate", "p_teacher", "depth", "unroll_len", "epochs")
 _DEFAULT_STATS = ("meta_loss", "imitation_loss")
 
 
+#: The optional validation schedules (a strategy setting) and the training key each replaces.
+VALIDATION_KEYS = {
+    "validation_warmup": "warmup",
+    "validation_warmup_rate": "warmup_rate",
+    "validation_depth": "depth",
+    "validation_unroll": "unroll_len",
+    "validation_epochs": "epochs",
+}
+
+
 def register(cls):
     """Class decorator: make a strategy constructible by its class name."""
     _REGISTRY[cls.__name__] = cls
@@ -318,13 +328,29 @@ class BaseStrategy:
         """Schedule index of the last training period (used for the evaluation settings)."""
         raise NotImplementedError
 
+    #: Validation of schedule index i uses the schedules at i + this (curriculum: 1, the
+    #: next stage's difficulty).
+    VALIDATION_LOOKAHEAD = 0
+
     def train_args_at(self, index):
-        """``{warmup, warmup_rate, p_teacher, depth, unroll_len, epochs}`` of training."""
-        raise NotImplementedError
+        """``{warmup, warmup_rate, p_teacher, depth, unroll_len, epochs}`` of training, from
+        the schedules (``self.schedules``, indexed by :meth:`_index`)."""
+        s = self.schedules
+        return {"warmup": s["warmup"](index), "warmup_rate": s["warmup_rate"](index),
+                "p_teacher": s["annealing_schedule"](index), "depth": s["depth"](index),
+                "unroll_len": s["unroll_len"](index), "epochs": s["epochs"](index)}
 
     def validation_args_at(self, index):
-        """The same keys for validation (``p_teacher`` is always 0)."""
-        raise NotImplementedError
+        """The same keys for validation: the training schedules at ``index`` +
+        :attr:`VALIDATION_LOOKAHEAD`, each ``validation_*`` schedule that is set taking the
+        place of its key (:data:`VALIDATION_KEYS`), and ``p_teacher`` always 0."""
+        index += self.VALIDATION_LOOKAHEAD
+        args = self.train_args_at(index)
+        for key, source in VALIDATION_KEYS.items():
+            if key in self.schedules:
+                args[source] = self.schedules[key](index)
+        args["p_teacher"] = 0.0
+        return args
 
     def train_args(self, metadata):
         return self.train_args_at(self._index(metadata))

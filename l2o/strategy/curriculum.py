@@ -78,20 +78,7 @@ class CurriculumLearningStrategy(BaseStrategy):
 
     # -- hyperparameters -----------------------------------------------------------------
 
-    def train_args_at(self, index):
-        s = self.schedules
-        return {"warmup": s["warmup"](index), "warmup_rate": s["warmup_rate"](index),
-                "p_teacher": s["annealing_schedule"](index), "depth": s["depth"](index),
-                "unroll_len": s["unroll_len"](index), "epochs": s["epochs"](index)}
-
-    def validation_args_at(self, index):
-        args = self.train_args_at(index + 1)
-        for key, arg in (("validation_epochs", "epochs"), ("validation_warmup", "warmup"),
-                         ("validation_warmup_rate", "warmup_rate")):
-            if key in self.schedules:
-                args[arg] = self.schedules[key](index + 1)
-        args["p_teacher"] = 0.0
-        return args
+    VALIDATION_LOOKAHEAD = 1  # a stage validates with the next stage's schedules
 
     def _index(self, metadata):
         return metadata["stage"]

@@ -1,15 +1,8 @@
 """SimpleStrategy: a fixed number of periods, each continuing from the previous one."""
 
-from l2o.strategy.base import BaseStrategy, _schedule, _whole, register
+from l2o.strategy.base import VALIDATION_KEYS, BaseStrategy, _schedule, _whole, register
 
 #: Validation key -> the training key it defaults to.
-VALIDATION_KEYS = {
-    "validation_warmup": "warmup",
-    "validation_warmup_rate": "warmup_rate",
-    "validation_depth": "depth",
-    "validation_unroll": "unroll_len",
-    "validation_epochs": "epochs",
-}
 
 # name: (whole number?, minimum)
 _RANGES = {
@@ -64,20 +57,6 @@ class SimpleStrategy(BaseStrategy):
                 "schedules": parse_period_schedules(settings, range(num_periods))}
 
     # -- hyperparameters -----------------------------------------------------------------
-
-    def train_args_at(self, index):
-        s = self.schedules
-        return {"warmup": s["warmup"](index), "warmup_rate": s["warmup_rate"](index),
-                "p_teacher": s["annealing_schedule"](index), "depth": s["depth"](index),
-                "unroll_len": s["unroll_len"](index), "epochs": s["epochs"](index)}
-
-    def validation_args_at(self, index):
-        args = self.train_args_at(index)
-        for key, source in VALIDATION_KEYS.items():
-            if key in self.schedules:
-                args[source] = self.schedules[key](index)
-        args["p_teacher"] = 0.0
-        return args
 
     def _index(self, metadata):
         return metadata["period"]
