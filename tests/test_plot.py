@@ -263,6 +263,10 @@ def test_meta_stability_by_hand():
     assert none["final_loss"]["best"] == pytest.approx(0.1)
     assert none["final_loss"]["spread_factor"] == pytest.approx(6.0)  # worst / best
     assert gaussian["final_loss"]["spread_factor"] == pytest.approx(1.5)
+    # a spread far below the reference's keeps a digit: not "0.00"
+    tight = {"none": recipes["none"], "tight": [_replicate(0.2, 0.3), _replicate(0.2001, 0.3)]}
+    row = plot.stability_table(tight, reference="none").splitlines()[3]
+    assert row.startswith("| tight | 2 | 0.2001 ± 5e-05 | 0.2001 | 1 | 0.0002 |"), row
     with pytest.raises(L2OError, match="reference"):
         plot.meta_stability(recipes, reference="pgd")
 

@@ -213,7 +213,11 @@ def meta_stability(recipes, reference=None):
 
 
 def _ratio(value, spec):
-    return "n/a" if not np.isfinite(value) else format(value, spec)
+    """``value`` in ``spec``, but never rounded to a bare 0 (a spread 500x smaller than the
+    reference's is not none): below 0.01, one significant digit."""
+    if not np.isfinite(value):
+        return "n/a"
+    return format(value, spec) if value == 0 or abs(value) >= 0.01 else f"{value:.1g}"
 
 
 def stability_table(recipes, reference=None, baselines=None):
