@@ -11,7 +11,7 @@ ones there were and the largest weight difference from the first call.
 Measured on the 2-core CPU machine (benchmarks/README.md): the meta-loss is the same in
 every call, the updated weights differ in their last bits (3-4 distinct sets in 5 calls).
 
-    python benchmarks/determinism.py [--unroll=100] [--calls=6] [--problem=conv_train]
+    python benchmarks/determinism.py [--unroll=100] [--calls=6] [--perturbation=gaussian]
 """
 
 import argparse
