@@ -15,9 +15,9 @@ replicates (``label:folder``, the folder holding one experiment per replicate): 
 replicates' mean, std, worst and worst / best factor of the final and best validation loss,
 and the std's ratio to the ``--reference`` recipe's, with the ``--baselines`` and the
 ``--grid`` rules at their best learning rate beside them; and it draws every replicate's
-curves, one row of panels per recipe (``--out``, default ``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads
-every run's figures after its first N epochs (one 25-epoch evaluation also gives the
-10-epoch table). With ``--stability``, ``--problem`` and ``--epochs`` may be comma lists:
+curves, one row of panels per recipe (``--out``, default
+``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads every run's figures after
+its first N epochs (one 25-epoch evaluation also gives the 10-epoch table). With ``--stability``, ``--problem`` and ``--epochs`` may be comma lists:
 one table and figure per problem and horizon, so an experiment's whole table is one
 command (``--problem=conv_train,mlp_train,conv_avg --epochs=10,25``).
 Errors are one line on stderr with exit status 2.
