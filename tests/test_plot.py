@@ -286,7 +286,8 @@ def test_meta_stability_of_one_replicate_has_no_spread():
     assert np.isnan(rows["pgd"]["best_val_loss"]["std"])
     assert rows["gaussian"]["best_val_loss"]["std"] == pytest.approx(0.0)  # two finite, alike
     pgd = plot.stability_table(recipes, reference="none").splitlines()[3]
-    assert pgd.startswith("| pgd | 1 | 0.05 ± n/a | 0.05 | n/a | n/a | 0.25 ± n/a | 0.25 | n/a | n/a |")
+    assert pgd.startswith(
+        "| pgd | 1 | 0.05 ± n/a | 0.05 | n/a | n/a | 0.25 ± n/a | 0.25 | n/a | n/a |")
 
 
 def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
@@ -304,8 +305,8 @@ def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
     first, second = (plot.replicate_figures(plot.load_eval(folder / n, "conv_train"))
                      for n in ("1", "2"))
     finals = np.array([first["final_loss"], second["final_loss"]])
-    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | {finals.max() / finals.min():.3g} | 1.00 |" \
-        in out
+    assert (f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | "
+            f"{finals.max() / finals.min():.3g} | 1.00 |") in out
     assert "| adam | (3 runs) |" in out
     assert main(["--problem=conv_train", "--stability=mm"]) == 2
 
@@ -376,8 +377,8 @@ def test_stability_command_at_a_horizon_beside_the_grid_best_rule(tree, capsys):
     first, second = (plot.replicate_figures(plot.at_horizon(
         plot.load_eval(folder / n, "conv_train"), 2)) for n in ("1", "2"))
     finals = np.array([first["final_loss"], second["final_loss"]])
-    assert f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | {finals.max() / finals.min():.3g} | 1.00 |" \
-        in out
+    assert (f"| mm | 2 | {finals.mean():.4g} ± {finals.std():.2g} | {finals.max():.4g} | "
+            f"{finals.max() / finals.min():.3g} | 1.00 |") in out
     assert main(args + ["--epochs=9"]) == 2
     assert main(args + ["--grid=rmsprop"]) == 2
 

@@ -17,9 +17,10 @@ and the std's ratio to the ``--reference`` recipe's, with the ``--baselines`` an
 ``--grid`` rules at their best learning rate beside them; and it draws every replicate's
 curves, one row of panels per recipe (``--out``, default
 ``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads every run's figures after
-its first N epochs (one 25-epoch evaluation also gives the 10-epoch table). With ``--stability``, ``--problem`` and ``--epochs`` may be comma lists:
-one table and figure per problem and horizon, so an experiment's whole table is one
-command (``--problem=conv_train,mlp_train,conv_avg --epochs=10,25``).
+its first N epochs (one 25-epoch evaluation also gives the 10-epoch table). With
+``--stability``, ``--problem`` and ``--epochs`` may be comma lists: one table and figure per
+problem and horizon, so an experiment's whole table is one command
+(``--problem=conv_train,mlp_train,conv_avg --epochs=10,25``).
 Errors are one line on stderr with exit status 2.
 """
 
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from l2o.cli import ArgumentParser, whole_number, whole_numbers
 from l2o.errors import L2OError
-from l2o.plot.figures import accepted_rows, compare, stability_figure, training_figure
+from l2o.plot.figures import (accepted_rows, compare, replicate_count, stability_figure,
+                              training_figure)
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
                               load_baseline, load_entry, load_replicates, load_training,
                               replicate_dirs, split_evaluated)
@@ -201,8 +203,7 @@ def _stability(args):
         recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
                           for r in numbers]
         names[label] = [dirs[r].name for r in numbers]
-        count = len(recipes[label])
-        print(f"{label}: {count} replicate{'s' * (count != 1)} in {folder}")
+        print(f"{label}: {replicate_count(len(recipes[label]))} in {folder}")
     baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}
     baselines.update(_grid_best(args))

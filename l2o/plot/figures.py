@@ -207,6 +207,11 @@ def plot_replicates(ax, records, key="loss", names=None, baselines=None):
     return lines
 
 
+def replicate_count(n):
+    """``"1 replicate"``, ``"3 replicates"``: the count the stability figure and table name."""
+    return f"{n} replicate" + ("" if n == 1 else "s")
+
+
 def stability_figure(problem, recipes, out_png, baselines=None, names=None):
     """The replicates' curves per recipe as a PNG: one row per recipe (training loss, then
     validation loss), the same y range in every row so spreads compare at a glance.
@@ -226,8 +231,7 @@ def stability_figure(problem, recipes, out_png, baselines=None, names=None):
         for column, key in enumerate(keys):
             ax = axes[row, column]
             plot_replicates(ax, records, key, (names or {}).get(label), baselines)
-            count = f"{len(records)} replicate" + ("" if len(records) == 1 else "s")
-            ax.set_title(f"{label}: {LABELS.get(key, key)}, {count}")
+            ax.set_title(f"{label}: {LABELS.get(key, key)}, {replicate_count(len(records))}")
             ax.legend(fontsize="small")
     figure.suptitle(f"{problem}: each replicate's mean over its runs", fontsize=14)
     return _save(figure, out_png)

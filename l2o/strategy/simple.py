@@ -2,8 +2,6 @@
 
 from l2o.strategy.base import VALIDATION_KEYS, BaseStrategy, _schedule, _whole, register
 
-#: Validation key -> the training key it defaults to.
-
 # name: (whole number?, minimum)
 _RANGES = {
     "unroll_len": (True, 1), "depth": (True, 1), "epochs": (True, 1), "warmup": (True, 0),
