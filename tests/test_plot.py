@@ -252,13 +252,27 @@ def test_meta_stability_by_hand():
     assert gaussian["final_loss"]["mean"] == pytest.approx(0.25)
     assert gaussian["final_loss"]["spread_ratio"] == pytest.approx(0.05 / finals.std())
     assert gaussian["best_val_loss"]["std"] == pytest.approx(0.0)
+    # the log spread: sample std of ln over finite replicates, and the one-sided F test's
+    # p value of a log-variance this far below none's; F(2, 1) has the closed form
+    # sf(x) = (1 + 2x)^(-1/2) (sf(x) = (1 + 2x / d)^(-d / 2) on 2 and d degrees of freedom)
+    log_var = np.var(np.log(finals), ddof=1)
+    assert none["final_loss"]["log_std"] == pytest.approx(np.sqrt(log_var))
+    gaussian_var = np.var(np.log([0.2, 0.3]), ddof=1)
+    assert gaussian["final_loss"]["log_std"] == pytest.approx(np.sqrt(gaussian_var))
+    assert gaussian["final_loss"]["log_p"] == pytest.approx(
+        (1 + 2 * log_var / gaussian_var) ** -0.5)
+    assert np.isnan(none["final_loss"]["log_p"])  # the reference is not tested against itself
+    assert gaussian["best_val_loss"]["log_p"] == 0.0  # no spread at all below a spread
     assert none["val_stability"]["mean"] == pytest.approx(
         np.mean([np.mean(plot.eval_stats(r)["val_stability"]) for r in recipes["none"]]))
     table = plot.stability_table(recipes, reference="none",
                                  baselines={"Adam, lr 0.005": _replicate(0.15, 0.25, runs=5)})
     lines = table.splitlines()
     assert lines[2].startswith(
-        f"| none | 3 | {finals.mean():.4g} ± {finals.std():.2g} | 0.6 | 6 | 1.00 |")
+        f"| none | 3 | {finals.mean():.4g} ± {finals.std():.2g} | 0.6 | 6 | 1.00 | n/a |")
+    p_value = gaussian["final_loss"]["log_p"]
+    assert lines[3].startswith(f"| gaussian | 3 | 0.25 ± 0.05 | 0.3 | 1.5 | "
+                               f"{0.05 / finals.std():.2f} | {p_value:.2g} |")
     assert lines[4].startswith("| Adam, lr 0.005 | (5 runs) | 0.15 ± ")
     assert none["final_loss"]["best"] == pytest.approx(0.1)
     assert none["final_loss"]["spread_factor"] == pytest.approx(6.0)  # worst / best
@@ -287,7 +301,9 @@ def test_meta_stability_of_one_replicate_has_no_spread():
     assert rows["gaussian"]["best_val_loss"]["std"] == pytest.approx(0.0)  # two finite, alike
     pgd = plot.stability_table(recipes, reference="none").splitlines()[3]
     assert pgd.startswith(
-        "| pgd | 1 | 0.05 ± n/a | 0.05 | n/a | n/a | 0.25 ± n/a | 0.25 | n/a | n/a |")
+        "| pgd | 1 | 0.05 ± n/a | 0.05 | n/a | n/a | n/a | 0.25 ± n/a | 0.25 | n/a | n/a | "
+        "n/a |")
+    assert np.isnan(rows["pgd"]["final_loss"]["log_p"])
 
 
 def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
@@ -424,6 +440,24 @@ def test_one_stability_command_gives_a_table_per_problem_and_horizon(tree, capsy
     assert single[2] in text[heads[0]:heads[1]] and single[4] in text[heads[1]:]
     for epochs in (2, 4):
         assert (tree / "figures" / f"stability_conv_train_{epochs}ep.png").is_file()
+    # then the final loss of every table in one, each row the single table's cells
+    summary = text[text.index("## Final training loss, every problem and horizon"):
+                   text.index("## Final training loss of every replicate")]
+    for epochs in (2, 4):
+        row = next(line for line in single[epochs].splitlines() if line.startswith("| mm |"))
+        assert (f"| conv_train, {epochs} epochs | mm | 2 | "
+                + " | ".join(row.split(" | ")[2:7]) + " |") in summary
+        assert f"| conv_train, {epochs} epochs | adam | (3 runs) |" in summary
+    # and every replicate's figure, a column per table in the tables' order
+    replicates = text[text.index("## Final training loss of every replicate"):]
+    assert "| recipe | replicate | conv_train, 2 epochs | conv_train, 4 epochs |" in replicates
+    for name in ("1", "2"):
+        record = plot.load_eval(folder / name, "conv_train")
+        cells = [f"{plot.replicate_figures(plot.at_horizon(record, e))['final_loss']:.3g}"
+                 for e in (2, 4)]
+        checkpoint = plot.resolve_eval_path(folder / name, "conv_train").stem
+        assert f"| mm | {name} ({checkpoint}) | {cells[0]} | {cells[1]} |" in replicates
+    assert "| adam | (mean of runs) |" in replicates
     # one figure name for several tables, or several horizons outside --stability: refused
     assert main(["--problem=conv_train", "--epochs=2,4", f"--out={tree / 'x.png'}",
                  *common]) == 2

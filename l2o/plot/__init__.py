@@ -16,7 +16,8 @@ from l2o.plot.results import (baseline_path, default_metadata, describe_entry, e
                               load_gridsearch, load_npz, load_replicates, load_training,
                               replicate_dirs, resolve_eval_path, split_evaluated)
 from l2o.plot.stats import (at_horizon, eval_stats, meta_stability, replicate_figures,
-                             run_figures, stability_table, stats_table, summarize)
+                             replicate_table, run_figures, stability_summary, stability_table,
+                             stats_table, summarize)
 
 __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accuracy", "plot_band",
            "plot_batch_loss", "plot_loss", "plot_replicates", "plot_training", "replicate_curve",
@@ -25,5 +26,6 @@ __all__ = ["accepted_rows", "boxplot", "compare", "moving_average", "plot_accura
            "load_baseline", "load_entry", "load_eval", "load_gridsearch", "load_npz",
            "load_replicates", "load_training", "replicate_dirs", "resolve_eval_path",
            "split_evaluated",
-           "at_horizon", "eval_stats", "meta_stability", "replicate_figures", "run_figures",
-           "stability_table", "stats_table", "summarize"]
+           "at_horizon", "eval_stats", "meta_stability", "replicate_figures",
+           "replicate_table", "run_figures", "stability_summary", "stability_table",
+           "stats_table", "summarize"]

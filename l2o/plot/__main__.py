@@ -13,14 +13,16 @@ Prints the files read, a markdown table of per-run statistics and, last, the PNG
 ``--stability`` instead prints the meta-stability table of recipes trained as several
 replicates (``label:folder``, the folder holding one experiment per replicate): the
 replicates' mean, std, worst and worst / best factor of the final and best validation loss,
-and the std's ratio to the ``--reference`` recipe's, with the ``--baselines`` and the
+the std's ratio to the ``--reference`` recipe's and the one-sided F test's p value of a
+smaller spread of the log loss than the reference's, with the ``--baselines`` and the
 ``--grid`` rules at their best learning rate beside them; and it draws every replicate's
 curves, one row of panels per recipe (``--out``, default
 ``figures/stability_<problem>[_<N>ep].png``). ``--epochs=N`` reads every run's figures after
 its first N epochs (one 25-epoch evaluation also gives the 10-epoch table). With
 ``--stability``, ``--problem`` and ``--epochs`` may be comma lists: one table and figure per
 problem and horizon, so an experiment's whole table is one command
-(``--problem=conv_train,mlp_train,conv_avg --epochs=10,25``).
+(``--problem=conv_train,mlp_train,conv_avg --epochs=10,25``), followed by the final training
+loss of every problem and horizon in one table and of every replicate in another.
 Errors are one line on stderr with exit status 2.
 """
 
@@ -34,8 +36,9 @@ from l2o.plot.figures import (accepted_rows, compare, replicate_count, stability
                               training_figure)
 from l2o.plot.results import (baseline_path, default_metadata, describe_entry, folder_rule,
                               load_baseline, load_entry, load_replicates, load_training,
-                              replicate_dirs, split_evaluated)
-from l2o.plot.stats import at_horizon, stability_table, stats_table
+                              replicate_dirs, resolve_eval_path, split_evaluated)
+from l2o.plot.stats import (at_horizon, replicate_table, stability_summary, stability_table,
+                            stats_table)
 from l2o.results import base_name
 
 
@@ -134,7 +137,7 @@ def _compare(args):
 
     entries, sources = _entries(args)
     entries = {label: _horizon(args, record) for label, record in entries.items()}
-    entries.update(_grid_best(args))
+    entries.update({label: record for label, (_, _, record) in _grid_best(args).items()})
     for label, files in sources.items():
         print(f"{label}: {', '.join(files)}")
         # which protocol each file holds, so a table never mixes them unseen
@@ -164,7 +167,8 @@ def _one_table(args, what):
 def _stability_tables(args):
     """One meta-stability table (and figure) per ``--problem`` and ``--epochs`` horizon, so
     an experiment's whole table is one command, e.g. ``--problem=conv_train,mlp_train
-    --epochs=10,25``."""
+    --epochs=10,25``; with several, then the final training loss of every problem and horizon
+    in one table, and every replicate's."""
     problems = _split(args.problem or "")
     if not problems:
         raise L2OError("--problem is required (e.g. --problem=conv_train)")
@@ -172,19 +176,38 @@ def _stability_tables(args):
     if args.out and len(tables) > 1:
         raise L2OError(f"--out names one figure, but {len(tables)} tables were asked for; "
                        "leave it out to write figures/stability_<problem>_<N>ep.png each")
+    summary, per_replicate = [], []
     for problem, epochs in tables:
+        heading = problem + ("" if epochs is None else f", {epochs} epochs")
         if len(tables) > 1:
-            print(f"## {problem}" + ("" if epochs is None else f", {epochs} epochs"))
+            print(f"## {heading}")
             print()
-        _stability(argparse.Namespace(**{**vars(args), "problem": problem, "epochs": epochs}))
+        recipes, names, baselines, grid = _stability(
+            argparse.Namespace(**{**vars(args), "problem": problem, "epochs": epochs}))
+        summary.append((heading, recipes, baselines))
+        per_replicate.append((heading, recipes, names, {
+            **{label: record for label, record in baselines.items() if label not in grid},
+            **{f"{policy}, grid-best": (record, f"lr {rate}")
+               for label, (policy, rate, record) in grid.items()}}))
         if len(tables) > 1:
             print()
+    if len(tables) > 1:
+        print("## Final training loss, every problem and horizon")
+        print()
+        print(stability_summary(summary, reference=args.reference))
+        print()
+        print("## Final training loss of every replicate (mean of its runs)")
+        print()
+        print(replicate_table(per_replicate))
 
 
 def _stability(args):
     """The meta-stability table of the ``--stability`` recipes, baselines beside, for one
-    problem and horizon."""
-    recipes, names = {}, {}
+    problem and horizon. Returns what it compared: ``(recipes, names, baselines, grid)``,
+    the replicates' records and names (folder and evaluated checkpoint) per recipe, the
+    baselines' records by label, and the ``--grid`` rules among them by label
+    (``(policy, rate, record)``)."""
+    recipes, names, legend = {}, {}, {}
     for item in _split(args.stability):
         label, sep, folder = item.partition(":")
         if not sep or not label or not folder:
@@ -202,11 +225,15 @@ def _stability(args):
         numbers = sorted(set(replicate.tolist()))
         recipes[label] = [_horizon(args, {k: v[replicate == r] for k, v in pooled.items()})
                           for r in numbers]
-        names[label] = [dirs[r].name for r in numbers]
+        legend[label] = [dirs[r].name for r in numbers]
+        names[label] = [f"{dirs[r].name} "
+                        f"({resolve_eval_path(dirs[r], args.problem, args.checkpoint).stem})"
+                        for r in numbers]
         print(f"{label}: {replicate_count(len(recipes[label]))} in {folder}")
     baselines = {name: _horizon(args, load_baseline(args.baseline_root, name, args.problem))
                  for name in _split(args.baselines)}
-    baselines.update(_grid_best(args))
+    grid = _grid_best(args)
+    baselines.update({label: record for label, (_, _, record) in grid.items()})
     if args.epochs:
         print(f"figures after the first {args.epochs} epochs of each run")
     print()
@@ -214,7 +241,8 @@ def _stability(args):
     print()
     horizon = f"_{args.epochs}ep" if args.epochs else ""
     out = Path(args.out or Path("figures") / f"stability_{args.problem}{horizon}.png")
-    print(stability_figure(args.problem, recipes, out, baselines=baselines, names=names))
+    print(stability_figure(args.problem, recipes, out, baselines=baselines, names=legend))
+    return recipes, names, baselines, grid
 
 
 def _horizon(args, record):
@@ -222,8 +250,8 @@ def _horizon(args, record):
 
 
 def _grid_best(args):
-    """``{"<rule>, grid-best lr <lr>": record}`` for each ``--grid`` rule: the learning
-    rate with the lowest mean final training loss at the ``--epochs`` horizon."""
+    """``{"<rule>, grid-best lr <lr>": (rule, lr, record)}`` for each ``--grid`` rule: the
+    learning rate with the lowest mean final training loss at the ``--epochs`` horizon."""
     from l2o.evaluate.gridsearch import best_learning_rate
     from l2o.plot.results import gridsearch_learning_rates, load_gridsearch
 
@@ -233,7 +261,7 @@ def _grid_best(args):
         table = {rate: _horizon(args, load_gridsearch(args.grid_root, policy, args.problem, rate))
                  for rate in (rates or [None])}  # no rates: load_gridsearch says what is there
         rate = best_learning_rate(table, f"{policy} on {args.problem}")
-        best[f"{policy}, grid-best lr {rate}"] = table[rate]
+        best[f"{policy}, grid-best lr {rate}"] = (policy, rate, table[rate])
     return best
 
 

@@ -184,6 +184,14 @@ def meta_stability(recipes, reference=None):
     replicates: a recipe whose replicates end alike has a small std and a worst close to its
     mean. A spread needs two finite replicates: with fewer, ``std``, ``spread_factor`` and
     ``spread_ratio`` are NaN (not a spread of 0).
+
+    Losses of replicates spread multiplicatively (one replicate 100x another's), so each
+    figure also has ``log_std``, the sample standard deviation (ddof 1) of its natural log
+    over the finite positive replicates, and ``log_p``, the one-sided F test's p value that
+    the recipe's log-variance is below the ``reference``'s (the ratio of the reference's
+    log-variance to the recipe's, on ``n_ref - 1`` and ``n - 1`` degrees of freedom; small
+    when the recipe's replicates agree more than the reference's could by chance). The F
+    test assumes normal log losses: with 3-4 replicates a p value is evidence, not proof.
     """
     if reference is not None and reference not in recipes:
         raise L2OError(f"reference recipe '{reference}' is not among {', '.join(recipes)}")
@@ -199,17 +207,36 @@ def meta_stability(recipes, reference=None):
             finite = values[np.isfinite(values)]
             worst, best = (float(finite.max()), float(finite.min())) if n else (np.nan, np.nan)
             spread = n >= 2
+            logs = np.log(values[np.isfinite(values) & (values > 0)])
             row[key] = {"mean": mean, "std": std if spread else float("nan"),
                         "worst": worst, "best": best,
                         "spread_factor": worst / best if spread and best > 0 else float("nan"),
-                        "finite": n}
+                        "finite": n,
+                        "log_std": float(np.std(logs, ddof=1)) if len(logs) >= 2
+                        else float("nan"), "log_n": len(logs)}
         out[label] = row
     for label, row in out.items():
         for key in STABILITY_FIGURES:
-            base = out[reference][key]["std"] if reference is not None else float("nan")
-            row[key]["spread_ratio"] = (row[key]["std"] / base if base and np.isfinite(base)
+            base = out[reference][key] if reference is not None else None
+            std = base["std"] if base else float("nan")
+            row[key]["spread_ratio"] = (row[key]["std"] / std if std and np.isfinite(std)
                                         else float("nan"))
+            row[key]["log_p"] = (float("nan") if base is None or label == reference
+                                 else _smaller_spread_p(row[key], base))
     return out
+
+
+def _smaller_spread_p(figure, reference):
+    """One-sided F test: the p value of a log-variance as far below the reference's as
+    ``figure``'s is, were the two equal (NaN without two finite replicates on each side)."""
+    from scipy.stats import f as f_distribution
+
+    if figure["log_n"] < 2 or reference["log_n"] < 2:
+        return float("nan")
+    var, var_ref = figure["log_std"] ** 2, reference["log_std"] ** 2
+    if var == 0:
+        return 0.0 if var_ref > 0 else float("nan")
+    return float(f_distribution.sf(var_ref / var, reference["log_n"] - 1, figure["log_n"] - 1))
 
 
 def _ratio(value, spec):
@@ -218,6 +245,33 @@ def _ratio(value, spec):
     if not np.isfinite(value):
         return "n/a"
     return format(value, spec) if value == 0 or abs(value) >= 0.01 else f"{value:.1g}"
+
+
+def _figure_cells(figure):
+    """A recipe's cells for one figure: mean ± std, worst, worst / best, std / reference's
+    and the F test's p value of a smaller log spread than the reference's."""
+    std = "n/a" if not np.isfinite(figure["std"]) else f"{figure['std']:.2g}"
+    p_value = "n/a" if not np.isfinite(figure["log_p"]) else f"{figure['log_p']:.2g}"
+    return [f"{figure['mean']:.4g} ± {std}", f"{figure['worst']:.4g}",
+            _ratio(figure["spread_factor"], ".3g"), _ratio(figure["spread_ratio"], ".2f"),
+            p_value]
+
+
+def _baseline_cells(values):
+    """A baseline's cells for one figure: its mean ± std over runs, the rest empty (one
+    optimizer has no replicates to spread)."""
+    mean, std, n = summarize(values)
+    return [f"{mean:.4g} ± {std:.2g}" if n else "n/a", "", "", "", ""]
+
+
+def _figure_head(key, reference):
+    return [f"{key} mean ± std", f"{key} worst", f"{key} worst / best",
+            f"{key} std / {reference or 'ref'}", f"{key} p (ln spread < {reference or 'ref'})"]
+
+
+def _markdown(head, rows):
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+                     + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
 def stability_table(recipes, reference=None, baselines=None):
@@ -230,26 +284,61 @@ def stability_table(recipes, reference=None, baselines=None):
     rows = meta_stability(recipes, reference)
     head = ["recipe", "replicates"]
     for key in STABILITY_FIGURES:
-        head += [f"{key} mean ± std", f"{key} worst", f"{key} worst / best",
-                 f"{key} std / {reference or 'ref'}"]
+        head += _figure_head(key, reference)
     head.append("val_stability")
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines = []
     for label, row in rows.items():
         cells = [label, str(row["replicates"])]
         for key in STABILITY_FIGURES:
-            figure = row[key]
-            std = "n/a" if not np.isfinite(figure["std"]) else f"{figure['std']:.2g}"
-            cells += [f"{figure['mean']:.4g} ± {std}", f"{figure['worst']:.4g}",
-                      _ratio(figure["spread_factor"], ".3g"), _ratio(figure["spread_ratio"], ".2f")]
-        cells.append(f"{row['val_stability']['mean']:.3g}")
-        lines.append("| " + " | ".join(cells) + " |")
+            cells += _figure_cells(row[key])
+        lines.append(cells + [f"{row['val_stability']['mean']:.3g}"])
     for label, record in (baselines or {}).items():
         runs = run_figures(record)
         cells = [label, f"({len(runs['final_loss'])} runs)"]
         for key in STABILITY_FIGURES:
-            mean, std, n = summarize(runs.get(key, [np.nan]))
-            cells += [f"{mean:.4g} ± {std:.2g}" if n else "n/a", "", "", ""]
+            cells += _baseline_cells(runs.get(key, [np.nan]))
         stability = runs.get("val_stability")
-        cells.append("" if stability is None else f"{summarize(stability)[0]:.3g}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(cells + ["" if stability is None else f"{summarize(stability)[0]:.3g}"])
+    return _markdown(head, lines)
+
+
+def stability_summary(tables, reference=None, key="final_loss"):
+    """One markdown table of one figure (default the final training loss) over several
+    problems and horizons: per ``(heading, recipes, baselines)`` in ``tables`` (as for
+    :func:`stability_table`), a row per recipe and per baseline, led by the heading, e.g.
+    "conv_train, 25 ep". The whole experiment's answer in one table."""
+    head = ["problem, horizon", "recipe", "replicates"] + _figure_head(key, reference)
+    lines = []
+    for heading, recipes, baselines in tables:
+        for label, row in meta_stability(recipes, reference).items():
+            lines.append([heading, label, str(row["replicates"])] + _figure_cells(row[key]))
+        for label, record in (baselines or {}).items():
+            runs = run_figures(record)
+            lines.append([heading, label, f"({len(runs['final_loss'])} runs)"]
+                         + _baseline_cells(runs.get(key, [np.nan])))
+    return _markdown(head, lines)
+
+
+def replicate_table(tables, key="final_loss"):
+    """A markdown table of every replicate's figure (default its final training loss, the
+    mean over its runs): one column per ``(heading, recipes, names, baselines)`` of
+    ``tables``, one row per recipe and replicate (``names[label]`` name the replicates of
+    ``recipes[label]``, e.g. their folders), then one per baseline, the mean of its runs
+    (``baselines`` map a label to a record or to ``(record, note)``, the note shown beside
+    the figure, e.g. the learning rate a grid picked for that column). What each recipe's
+    spread is made of; a replicate missing from a table is blank there."""
+    columns = [heading for heading, *_ in tables]
+    rows, baseline_rows = {}, {}
+    for column, (_, recipes, names, baselines) in enumerate(tables):
+        for label, records in recipes.items():
+            for name, record in zip(names[label], records):
+                value = replicate_figures(record).get(key, np.nan)
+                rows.setdefault((label, name), [""] * len(columns))[column] = f"{value:.3g}"
+        for label, entry in (baselines or {}).items():
+            record, note = entry if isinstance(entry, tuple) else (entry, "")
+            value = summarize(run_figures(record).get(key, [np.nan]))[0]
+            baseline_rows.setdefault((label, "(mean of runs)"), [""] * len(columns))[column] = (
+                f"{value:.3g}" + (f" ({note})" if note else ""))
+    return _markdown(["recipe", "replicate"] + columns,
+                     [[label, name] + cells
+                      for (label, name), cells in (rows | baseline_rows).items()])
