@@ -160,19 +160,30 @@ def _format(value):
 
 @contextlib.contextmanager
 def _deterministic_ops(on):
-    """TensorFlow's deterministic op kernels while a seeded run trains, and only then: the
-    switch is process-wide, and a notebook's later ``model.fit`` should not pay for it."""
+    """A seeded run's repeatable arithmetic, while it trains and only then (both switches are
+    process-wide, and a notebook's later ``model.fit`` should not pay for them):
+    TensorFlow's deterministic op kernels, and Grappler's arithmetic optimizer off. The
+    latter rewrites the meta-gradient's sums of many terms (the backward unroll) in an order
+    that varies between function instantiations, so with it a 100-step meta-step's updated
+    weights differ in their last bits from call to call and process to process
+    (``benchmarks/determinism.py``); without it they are the same bit for bit."""
     import tensorflow as tf
     from tensorflow.python.framework import config  # the switch back is not public API
 
     switch = on and not config.is_op_determinism_enabled()
+    arithmetic = tf.config.optimizer.get_experimental_options().get("arithmetic_optimization")
     if switch:
         tf.config.experimental.enable_op_determinism()
+    if on:
+        tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
     try:
         yield
     finally:
         if switch:
             config.disable_op_determinism()
+        if on:  # unset means TensorFlow's default, on
+            tf.config.optimizer.set_experimental_options(
+                {"arithmetic_optimization": arithmetic is None or arithmetic})
 
 
 class BaseStrategy:
