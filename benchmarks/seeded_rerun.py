@@ -12,8 +12,8 @@ step:
     python benchmarks/seeded_rerun.py [--presets=...] [--seed=5] [--periods=2]
 
 Prints each row's verdict and the largest weight difference; exits 1 if anything differs.
-Measured 2026-12-02 (benchmarks/README.md): the same run, bit for bit, in 13 minutes beside
-two other meta-trainings.
+Measured 2026-12-02 (benchmarks/README.md): the same run, bit for bit, in 6 minutes beside
+one other meta-training.
 """
 
 import argparse
