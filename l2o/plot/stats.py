@@ -306,7 +306,7 @@ def stability_summary(tables, reference=None, key="final_loss"):
     """One markdown table of one figure (default the final training loss) over several
     problems and horizons: per ``(heading, recipes, baselines)`` in ``tables`` (as for
     :func:`stability_table`), a row per recipe and per baseline, led by the heading, e.g.
-    "conv_train, 25 ep". The whole experiment's answer in one table."""
+    "conv_train, 25 epochs". The whole experiment's answer in one table."""
     head = ["problem, horizon", "recipe", "replicates"] + _figure_head(key, reference)
     lines = []
     for heading, recipes, baselines in tables:

@@ -162,11 +162,12 @@ def _format(value):
 def _deterministic_ops(on):
     """A seeded run's repeatable arithmetic, while it trains and only then (both switches are
     process-wide, and a notebook's later ``model.fit`` should not pay for them):
-    TensorFlow's deterministic op kernels, and Grappler's arithmetic optimizer off. The
-    latter rewrites the meta-gradient's sums of many terms (the backward unroll) in an order
-    that varies between function instantiations, so with it a 100-step meta-step's updated
-    weights differ in their last bits from call to call and process to process
-    (``benchmarks/determinism.py``); without it they are the same bit for bit."""
+    TensorFlow's deterministic op kernels, and Grappler's arithmetic optimizer off. With the
+    optimizer on, a 100-step meta-step's updated weights differ in their last bits from call
+    to call and process to process (the forward unroll does not), presumably because its
+    rewrites of the backward unroll's long sums are not the same in every function
+    instantiation; with it off they are the same bit for bit, at no measurable cost
+    (``benchmarks/determinism.py``, ``benchmarks/seeded_rerun.py``)."""
     import tensorflow as tf
     from tensorflow.python.framework import config  # the switch back is not public API
 
