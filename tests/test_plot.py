@@ -306,6 +306,20 @@ def test_meta_stability_of_one_replicate_has_no_spread():
     assert np.isnan(rows["pgd"]["final_loss"]["log_p"])
 
 
+def test_replicate_table_has_a_column_per_table_and_blanks_where_a_replicate_is_missing():
+    early = {"none": [_replicate(0.1, 0.3), _replicate(0.6, 0.2)]}
+    late = {"none": [_replicate(0.05, 0.3)]}  # replicate 2 not evaluated at this horizon
+    adam = _replicate(0.15, 0.25, runs=5)
+    table = plot.replicate_table([
+        ("p, 10 epochs", early, {"none": ["1", "2"]}, {"adam": adam}),
+        ("p, 25 epochs", late, {"none": ["1"]}, {"adam, grid-best": (adam, "lr 0.01")})])
+    lines = table.splitlines()
+    assert lines[0] == "| recipe | replicate | p, 10 epochs | p, 25 epochs |"
+    assert lines[2:] == ["| none | 1 | 0.1 | 0.05 |", "| none | 2 | 0.6 |  |",
+                         "| adam | (mean of runs) | 0.15 |  |",
+                         "| adam, grid-best | (mean of runs) |  | 0.15 (lr 0.01) |"]
+
+
 def test_stability_command_splits_a_recipe_into_its_replicates(tree, capsys):
     from l2o.plot.__main__ import main
 
